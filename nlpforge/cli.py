@@ -1,0 +1,173 @@
+"""The `nlpforge` command: one thin function per verb."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from nlpforge.console import console, set_quiet
+from nlpforge.errors import NlpforgeError, RecipeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="From raw domain text to a served, evaluated language model.")
+
+RecipeArg = Annotated[Path, typer.Argument(help="recipe YAML file")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a recipe field: key.path=value (repeatable)")]
+RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="default: runs/<recipe name>")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="rerun stages even if their inputs are unchanged")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
+
+
+def _fail(exc: Exception, debug: bool) -> None:
+    if debug:
+        raise exc
+    console.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False)
+    raise typer.Exit(2 if isinstance(exc, RecipeError) else 1)
+
+
+def _offline_env() -> None:
+    # No hub at run time: fail fast on a hub id instead of hanging on the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@app.command()
+def check(recipe: RecipeArg, set_: SetOpt = None, debug: DebugOpt = False) -> None:
+    """Validate a recipe (every error at once) and show one training sample with its loss mask."""
+    from nlpforge.recipe import load_recipe
+
+    _offline_env()
+    try:
+        r = load_recipe(recipe, set_)
+        console.print(f"[green]ok[/green]: {recipe} is a valid recipe (name={r.name}, model={r.model.path})")
+        _show_sample(r)
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+def _show_sample(r) -> None:  # noqa: ANN001
+    from nlpforge.corpus.clean import normalize_text, read_records
+    from nlpforge.corpus.pii import redact
+    from nlpforge.data.chat import format_sample, load_tokenizer, render
+    from nlpforge.errors import DataError
+
+    if not Path(r.model.path).exists():
+        raise NlpforgeError(f"model.path: {r.model.path} does not exist (build the quickstart model with `python scripts/build_tiny_model.py`)")
+    tok = load_tokenizer(r)
+    for source, record, reason, _ in read_records(r.data.inputs, r.data.messages_field):
+        if record is None:
+            continue
+        messages = [
+            {"role": m["role"], "content": redact(normalize_text(m["content"], r.clean.normalize), r.clean.pii, r.clean.pii_operator)[0]}
+            for m in record[r.data.messages_field]
+        ]
+        ids, mask = render(tok, messages)
+        console.print(f"\nOne training sample ({source}), {len(ids)} tokens, {sum(mask)} with loss ([bold green]\\[\\[green]][/bold green]):")
+        console.print(format_sample(tok, ids, mask), highlight=False)
+        return
+    raise DataError(f"data.inputs: no valid conversation found in {r.data.inputs}")
+
+
+def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path | None, fresh: bool, quiet: bool, debug: bool) -> None:
+    from nlpforge.pipeline import parse_stages, run_pipeline
+    from nlpforge.recipe import load_recipe
+    from nlpforge.runs import RunDir
+
+    _offline_env()
+    set_quiet(quiet)
+    try:
+        r = load_recipe(recipe, set_)
+        run = RunDir(run_dir or Path("runs") / r.name)
+        report = run_pipeline(r, recipe, run, parse_stages(stages), fresh=fresh)
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+        return
+    _print_results(run.root, report)
+
+
+def _print_results(root: Path, report: list[dict]) -> None:
+    table = Table(title=f"run directory: {root}")
+    for col in ("stage", "status", "seconds", "summary"):
+        table.add_column(col)
+    for item in report:
+        summary = item["summary"]
+        text = ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict)) if summary else ""
+        table.add_row(item["stage"], item["status"], str(item["seconds"]), text)
+    console.print(table, soft_wrap=True)
+    results = root / "eval" / "results.json"
+    if results.is_file():
+        res = json.loads(results.read_text())
+        t = Table(title="held-out eval")
+        t.add_column("metric")
+        cols = [c for c in ("base", "tuned", "delta") if c in res]
+        for c in cols:
+            t.add_column(c, justify="right")
+        for k in ("loss", "perplexity", "exact_match", "stopped"):
+            t.add_row(k, *[str(res[c].get(k, "")) for c in cols])
+        console.print(t)
+    bundle = root / "export"
+    if (bundle / "nlpforge.json").is_file():
+        from nlpforge.export.bundle import vllm_serve_command
+
+        meta = json.loads((bundle / "nlpforge.json").read_text())
+        console.print(f"\nServe it:  [bold]nlpforge serve {bundle}[/bold]")
+        console.print(f"or with vLLM alone:  {vllm_serve_command(bundle, meta['serve']['vllm_args'])}", highlight=False)
+
+
+@app.command()
+def run(
+    recipe: RecipeArg,
+    stages: Annotated[str | None, typer.Option("--stages", help="comma-separated subset, e.g. clean,train")] = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    fresh: FreshOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the recipe's stages in order, skipping those whose inputs did not change."""
+    _run(recipe, stages, set_, run_dir, fresh, quiet, debug)
+
+
+def _stage_command(name: str) -> None:
+    def command(recipe: RecipeArg, set_: SetOpt = None, run_dir: RunDirOpt = None, fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+        _run(recipe, name, set_, run_dir, fresh, quiet, debug)
+
+    command.__doc__ = f"Run only the {name} stage of a recipe."
+    app.command(name)(command)
+
+
+for _name in ("clean", "prepare", "train", "eval", "export"):
+    _stage_command(_name)
+
+
+@app.command()
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="an exported bundle folder (runs/<name>/export)")],
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="NLPFORGE_API_KEY", help="require this Bearer key")] = None,
+    extra: Annotated[list[str] | None, typer.Argument(help="extra vLLM flags after --")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Serve a bundle behind an OpenAI-compatible API on the vLLM engine."""
+    from nlpforge.serve.vllm_server import serve as serve_bundle
+
+    try:
+        console.print(f"serving {bundle} on http://{host}:{port}/v1 (vLLM engine)")
+        serve_bundle(bundle, host, port, api_key, extra)
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+def main() -> None:
+    app(prog_name="nlpforge")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

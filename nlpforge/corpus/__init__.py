@@ -1,0 +1,1 @@
+"""Clean: read raw conversations, normalise, redact PII, filter by length, dedup, report."""

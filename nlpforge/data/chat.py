@@ -1,0 +1,150 @@
+"""Prepare: chat messages to token ids through the tokenizer's own chat template, with loss
+only on assistant turns, their end-of-turn token included.
+
+The mask comes from the template: with ``{% generation %}`` blocks, transformers returns it
+directly; otherwise each assistant turn is located by rendering the conversation up to the
+turn with ``add_generation_prompt=True`` and up to the end of the turn, and taking the
+tokens in between. Both ways use the exact ids the serving engine renders (DESIGN.md,
+contract 1), so nothing here re-implements a template.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from nlpforge.console import track
+from nlpforge.errors import ContractError, DataError, StageError
+from nlpforge.recipe import Recipe
+from nlpforge.runs import atomic_file, atomic_write_json
+
+
+def load_tokenizer(recipe: Recipe, path: str | None = None) -> PreTrainedTokenizerBase:
+    source = path or recipe.model.path
+    try:
+        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=recipe.model.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise StageError(f"model.path: cannot load a tokenizer from {source!r}: {exc}") from None
+    template = recipe.model.chat_template
+    if template:
+        tpath = Path(template)
+        tok.chat_template = tpath.read_text(encoding="utf-8") if tpath.suffix == ".jinja" and tpath.is_file() else template
+    if not tok.chat_template:
+        raise ContractError(
+            f"{source}: the tokenizer has no chat template; set model.chat_template to a Jinja template "
+            "(inline or a .jinja file) so training and serving render conversations the same way"
+        )
+    if tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id:
+        # pad == eos hides EOS from the loss in most collators and the model never stops.
+        # Our collator takes labels from the template mask, so EOS is trained either way,
+        # but say so rather than pad silently with EOS.
+        raise ContractError(
+            f"{source}: pad token {tok.pad_token!r} is missing or equals eos {tok.eos_token!r}; "
+            "give the tokenizer a distinct pad token (tokenizer.add_special_tokens({'pad_token': '<|pad|>'}))"
+        )
+    return tok
+
+
+def render(tok: PreTrainedTokenizerBase, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """Token ids of a whole conversation and a 0/1 mask of the tokens that carry loss."""
+    if "generation" in (tok.chat_template or ""):
+        out = tok.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        return list(out["input_ids"]), list(out["assistant_masks"])
+    ids = list(tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+    mask = [0] * len(ids)
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        start = len(tok.apply_chat_template(messages[:i], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
+        end = len(tok.apply_chat_template(messages[: i + 1], tokenize=True, return_dict=True)["input_ids"])
+        for j in range(start, min(end, len(ids))):
+            mask[j] = 1
+    return ids, mask
+
+
+def prompt_ids(tok: PreTrainedTokenizerBase, messages: list[dict]) -> list[int]:
+    """Ids of the generation prompt for the last assistant turn, as a server renders it."""
+    return list(tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
+
+
+def end_of_turn_id(tok: PreTrainedTokenizerBase, ids: list[int], mask: list[int]) -> int:
+    """The last token of an assistant span: the template's end-of-turn token."""
+    last = max(i for i, m in enumerate(mask) if m)
+    return ids[last]
+
+
+def format_sample(tok: PreTrainedTokenizerBase, ids: list[int], mask: list[int], markup: bool = True) -> str:
+    """A rendered sample with the tokens that carry loss shown in green and [[ ]] brackets."""
+    parts, open_ = [], False
+    for i, m in zip(ids, mask):
+        piece = tok.decode([i])
+        if m and not open_:
+            parts.append("[bold green][[" if markup else "[[")
+            open_ = True
+        if not m and open_:
+            parts.append("]][/bold green]" if markup else "]]")
+            open_ = False
+        parts.append(piece.replace("[", "\\[") if markup else piece)
+    if open_:
+        parts.append("]][/bold green]" if markup else "]]")
+    return "".join(parts)
+
+
+def run_prepare(recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
+    tok = load_tokenizer(recipe)
+    field = recipe.data.messages_field
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        raise DataError(f"{corpus}: no conversations to prepare")
+    random.Random(recipe.seed).shuffle(rows)
+    n_eval = max(1, round(len(rows) * recipe.data.splits.eval))
+    splits = {"eval": rows[:n_eval], "train": rows[n_eval:]}
+    if not splits["train"]:
+        raise DataError(f"data.splits.eval={recipe.data.splits.eval} leaves no training rows out of {len(rows)}")
+
+    eot_ids: set[int] = set()
+    stats: dict[str, Any] = {"tokens": {}, "loss_tokens": {}, "rows": {}}
+    rejects = 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out_dir / "rejects.jsonl") as rej_f:
+        for split, items in splits.items():
+            n_tok = n_loss = kept = 0
+            with atomic_file(out_dir / f"{split}.jsonl") as f:
+                for row in track(items, len(items), f"prepare {split}"):
+                    messages = row[field]
+                    ids, mask = render(tok, messages)
+                    if len(ids) > recipe.model.max_length:
+                        # truncating would cut the end-of-turn token out of the loss: reject instead
+                        rejects += 1
+                        rej_f.write(json.dumps({"source": row.get("source"), "reason": "too_long_tokens", "detail": f"{len(ids)} tokens > model.max_length={recipe.model.max_length}"}) + "\n")
+                        continue
+                    if not any(mask):
+                        raise ContractError(f"{row.get('source')}: the chat template marks no assistant tokens for loss")
+                    eot_ids.add(end_of_turn_id(tok, ids, mask))
+                    labels = [t if m else -100 for t, m in zip(ids, mask)]
+                    f.write(json.dumps({"source": row.get("source"), "messages": messages, "input_ids": ids, "labels": labels}) + "\n")
+                    kept += 1
+                    n_tok += len(ids)
+                    n_loss += sum(mask)
+            stats["rows"][split], stats["tokens"][split], stats["loss_tokens"][split] = kept, n_tok, n_loss
+    if len(eot_ids) != 1:
+        names = [tok.convert_ids_to_tokens(i) for i in sorted(eot_ids)]
+        raise ContractError(f"assistant turns end in different tokens {names}; the template must close every turn with one end-of-turn token")
+    eot = eot_ids.pop()
+    meta = {
+        **stats,
+        "rejected_too_long": rejects,
+        "end_of_turn_token": tok.convert_ids_to_tokens(eot),
+        "end_of_turn_id": eot,
+        "eos_token": tok.eos_token,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token": tok.pad_token,
+        "pad_token_id": tok.pad_token_id,
+        "chat_template": tok.chat_template,
+    }
+    atomic_write_json(out_dir / "meta.json", meta)
+    return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "end_of_turn": meta["end_of_turn_token"]}

@@ -1,0 +1,1 @@
+"""Eval: held-out metrics of the base and the tuned model, side by side."""

@@ -1,0 +1,151 @@
+"""Export: merge the LoRA adapter, write a vLLM-ready bundle, and check the train/serve
+contract on it before anyone serves it (DESIGN.md, contract 1).
+
+The bundle holds safetensors weights, the tokenizer with its chat template, a
+``generation_config.json`` whose EOS list holds the template's end-of-turn token (so the
+served model stops), ``nlpforge.json`` (lineage, eval summary, serve flags) and a model card.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import PeftModel
+from transformers import AutoConfig
+
+from nlpforge import __version__
+from nlpforge.console import log
+from nlpforge.data.chat import load_tokenizer, prompt_ids, render
+from nlpforge.errors import ContractError
+from nlpforge.recipe import Recipe
+from nlpforge.runs import atomic_dir, now, package_versions
+from nlpforge.train.sft import DTYPES, load_base, read_jsonl, set_threads
+
+BUNDLE_META = "nlpforge.json"
+
+
+def serve_args(recipe: Recipe, dtype: str, max_model_len: int) -> list[str]:
+    """vLLM flags for this bundle; `nlpforge serve` and the printed `vllm serve` use the same."""
+    return ["--served-model-name", recipe.name, "--max-model-len", str(max_model_len), "--dtype", dtype, "--generation-config", "auto"]
+
+
+def vllm_serve_command(bundle: Path, args: list[str]) -> str:
+    return shlex.join(["vllm", "serve", str(bundle), *args])
+
+
+@torch.inference_mode()
+def _merge_checked(recipe: Recipe, adapter: Path, rows: list[dict]) -> Any:
+    """Merge in float32, then compare merged logits with base+adapter logits."""
+    peft_model = PeftModel.from_pretrained(load_base(recipe, "float32"), str(adapter)).eval()
+    ids = [torch.tensor([r["input_ids"]]) for r in rows]
+    before = [peft_model(input_ids=x).logits for x in ids]
+    merged = peft_model.merge_and_unload().eval()
+    diff = max(float((merged(input_ids=x).logits - b).abs().max()) for x, b in zip(ids, before))
+    if diff > recipe.export.merge_tolerance:
+        raise ContractError(f"merged model differs from base+adapter by {diff:.2e} (> export.merge_tolerance={recipe.export.merge_tolerance})")
+    return merged, diff
+
+
+def check_contract(bundle: Path, rows: list[dict], stop_ids: list[int], eot_id: int, max_model_len: int) -> dict[str, Any]:
+    """Re-load the written bundle as a server would and check it renders the training ids."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    tok = AutoTokenizer.from_pretrained(bundle)
+    for r in rows:
+        ids, _ = render(tok, r["messages"])
+        if ids != r["input_ids"]:
+            raise ContractError(f"{bundle}: the bundle's tokenizer renders {r.get('source')} to different ids than training did")
+        prompt = prompt_ids(tok, r["messages"][:-1])
+        if ids[: len(prompt)] != prompt:
+            raise ContractError(f"{bundle}: the generation prompt of {r.get('source')} is not a prefix of its training ids")
+    gen = GenerationConfig.from_pretrained(bundle)
+    eos = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
+    if eot_id not in eos:
+        raise ContractError(f"{bundle}/generation_config.json: eos_token_id {eos} lacks the end-of-turn id {eot_id}; the served model would not stop")
+    config = AutoConfig.from_pretrained(bundle)
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is not None and max_model_len > limit:
+        raise ContractError(f"serve.max_model_len={max_model_len} exceeds the model's max_position_embeddings={limit}")
+    return {"samples_checked": len(rows), "stop_token_ids": stop_ids, "max_model_len": max_model_len}
+
+
+def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, manifest: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    cfg = recipe.export
+    set_threads(recipe.train.threads)
+    tok = load_tokenizer(recipe)
+    meta = json.loads((prepared / "meta.json").read_text())
+    eot_id, eos_id = meta["end_of_turn_id"], meta["eos_token_id"]
+    stop_ids = list(dict.fromkeys([eot_id, eos_id]))
+    rows = read_jsonl(prepared / "eval.jsonl")[: cfg.check_samples]
+    dtype = cfg.dtype or recipe.model.dtype
+    max_model_len = recipe.serve.max_model_len or recipe.model.max_length
+
+    log("export: merging adapter and checking merged against base+adapter")
+    model, merge_diff = _merge_checked(recipe, adapter, rows)
+    model = model.to(DTYPES[dtype])
+    model.config.eos_token_id = stop_ids
+    model.config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = stop_ids
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.max_new_tokens = cfg.max_new_tokens
+
+    eval_results = json.loads((eval_dir / "results.json").read_text()) if (eval_dir / "results.json").is_file() else {}
+    args = serve_args(recipe, dtype, max_model_len)
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        contract = check_contract(tmp, rows, stop_ids, eot_id, max_model_len)
+        bundle_meta = {
+            "name": recipe.name,
+            "created": now(),
+            "nlpforge_version": __version__,
+            "base_model": recipe.model.path,
+            "dtype": dtype,
+            "merged": True,
+            "end_of_turn_token": meta["end_of_turn_token"],
+            "stop_token_ids": stop_ids,
+            "max_model_len": max_model_len,
+            "merge_max_abs_diff": merge_diff,
+            "contract": contract,
+            "serve": {"engine": recipe.serve.engine, "vllm_args": args},
+            "eval": {k: v for k, v in eval_results.items() if k in ("base", "tuned", "delta")},
+            "lineage": {
+                "recipe_sha256": manifest.get("recipe", {}).get("sha256"),
+                "inputs": manifest.get("inputs", {}),
+                "stages": {s: e.get("outputs", {}) for s, e in manifest.get("stages", {}).items()},
+                "seed": recipe.seed,
+                "packages": package_versions(),
+            },
+        }
+        (tmp / BUNDLE_META).write_text(json.dumps(bundle_meta, indent=2) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(recipe, bundle_meta), encoding="utf-8")
+    return {"bundle": str(out_dir), "merge_max_abs_diff": merge_diff, "samples_checked": contract["samples_checked"]}
+
+
+def model_card(recipe: Recipe, meta: dict[str, Any]) -> str:
+    ev = meta.get("eval", {})
+    rows = "\n".join(
+        f"| {k} | {ev.get('base', {}).get(k, '-')} | {ev['tuned'].get(k)} |" for k in ("loss", "perplexity", "exact_match", "stopped")
+    ) if "tuned" in ev else "| (no eval) | | |"
+    return f"""# {recipe.name}
+
+Fine-tuned from `{recipe.model.path}` with LoRA (r={recipe.peft.r}, alpha={recipe.peft.alpha}), merged, by nlpforge {__version__}.
+
+## Held-out evaluation
+
+| metric | base | tuned |
+|---|---|---|
+{rows}
+
+## Serve
+
+    nlpforge serve {{this folder}}
+    {vllm_serve_command(Path('.'), meta['serve']['vllm_args'])}
+
+Stops on `{meta['end_of_turn_token']}` (ids {meta['stop_token_ids']} in `generation_config.json`).
+Lineage (recipe hash, input and artifact hashes, package versions, seed) is in `{BUNDLE_META}`.
+"""

@@ -1,0 +1,256 @@
+"""The recipe: a pydantic schema (unknown keys are errors) and a loader that reports every
+error at once with file, line, key and, for a typo, the key that was probably meant."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nlpforge.errors import RecipeError
+
+PiiEntity = Literal["EMAIL_ADDRESS", "PHONE_NUMBER"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Splits(Strict):
+    eval: float = Field(0.1, gt=0, lt=1, description="fraction of cleaned conversations held out for eval")
+
+
+class DataConfig(Strict):
+    inputs: list[str] = Field(min_length=1, description="JSONL files, relative to the working directory")
+    format: Literal["messages"] = "messages"
+    messages_field: str = "messages"
+    splits: Splits = Splits()
+
+
+class CleanConfig(Strict):
+    normalize: Literal["NFC", "NFKC"] = "NFKC"
+    dedup: Literal["exact", "none"] = "exact"
+    min_words: int = Field(3, ge=0)
+    max_words: int = Field(2000, gt=0)
+    pii: list[PiiEntity] = ["EMAIL_ADDRESS", "PHONE_NUMBER"]
+    pii_operator: Literal["replace", "redact"] = "replace"
+    batch_size: int = Field(256, gt=0)
+    n_process: int = Field(1, ge=1)
+
+
+class ModelConfig(Strict):
+    path: str = Field(description="local folder or hub id of the base model")
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    chat_template: str | None = Field(None, description="inline Jinja template or path to a .jinja file")
+    max_length: int = Field(512, gt=0, description="longest training sample in tokens; longer ones are rejected")
+    trust_remote_code: bool = False
+
+
+class PeftConfig(Strict):
+    method: Literal["lora"] = "lora"
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class TrainConfig(Strict):
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, description="overrides epochs when > 0")
+    batch_size: int = Field(8, gt=0)
+    grad_accum: int = Field(1, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    save_steps: int = Field(50, gt=0)
+    save_total_limit: int = Field(2, gt=0)
+    logging_steps: int = Field(10, gt=0)
+    threads: int | None = Field(None, gt=0, description="torch CPU threads; default: all cores")
+
+
+class EvalConfig(Strict):
+    max_samples: int = Field(100, gt=0)
+    max_new_tokens: int = Field(64, gt=0)
+    batch_size: int = Field(16, gt=0)
+    compare_base: bool = True
+
+
+class ExportConfig(Strict):
+    merge: bool = True
+    dtype: Literal["float32", "bfloat16", "float16"] | None = Field(None, description="default: model.dtype")
+    max_new_tokens: int = Field(256, gt=0, description="default max_tokens of the served model")
+    check_samples: int = Field(8, gt=0)
+    merge_tolerance: float = Field(1e-3, gt=0)
+
+
+class ServeConfig(Strict):
+    engine: Literal["vllm"] = "vllm"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+    max_model_len: int | None = Field(None, gt=0, description="default: model.max_length")
+    extra_args: list[str] = []
+
+
+class Recipe(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = 42
+    data: DataConfig
+    clean: CleanConfig = CleanConfig()
+    model: ModelConfig
+    peft: PeftConfig = PeftConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    export: ExportConfig = ExportConfig()
+    serve: ServeConfig = ServeConfig()
+
+    def section_hash(self, *sections: str) -> str:
+        dump = {s: getattr(self, s).model_dump(mode="json") if isinstance(getattr(self, s), BaseModel) else getattr(self, s) for s in sections}
+        return sha256_text(json.dumps(dump, sort_keys=True))
+
+    def digest(self) -> str:
+        return sha256_text(json.dumps(self.model_dump(mode="json"), sort_keys=True))
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each key path of a YAML document to its 1-based line."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            p = path + (key.value,)
+            out[p] = key.start_mark.line + 1
+            _line_map(value, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = item.start_mark.line + 1
+            _line_map(item, path + (i,), out)
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at ``loc`` (for did-you-mean suggestions)."""
+    model: type[BaseModel] = Recipe
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        nested = _nested_model(field.annotation)
+        if nested is None:
+            return None
+        model = nested
+    return model
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
+        for arg in typing.get_args(annotation):
+            found = _nested_model(arg)
+            if found:
+                return found
+    return None
+
+
+def _set_path(data: dict, dotted: str, raw: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load and validate a recipe; raise RecipeError listing *every* problem at once.
+
+    ``overrides`` are ``key.path=value`` strings (``--set``); values are parsed as YAML and
+    validated exactly like the file's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RecipeError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping (key: value), got {type(data).__name__}")
+    lines = _line_map(node) if node is not None else {}
+
+    set_origin: dict[tuple, str] = {}
+    problems: list[str] = []
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"--set {item!r}: expected KEY.PATH=VALUE, for example --set train.max_steps=20")
+            continue
+        try:
+            _set_path(data, key.strip(), value)
+        except yaml.YAMLError as exc:
+            problems.append(f"--set {item!r}: value is not valid YAML: {exc}")
+            continue
+        set_origin[tuple(key.strip().split("."))] = item
+
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(_describe(err, path, lines, set_origin))
+        recipe = None
+    if problems:
+        n = len(problems)
+        raise RecipeError(f"{path}: {n} error{'s' if n > 1 else ''} in recipe\n" + "\n".join(f"  - {p}" for p in problems))
+    assert recipe is not None
+    return recipe
+
+
+def _describe(err: dict, path: Path, lines: dict[tuple, int], set_origin: dict[tuple, str]) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc)
+    origin = None
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in set_origin:
+            origin = f"--set {set_origin[loc[:n]]}"
+            break
+    if origin is None:
+        line = None
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                line = lines[loc[:n]]
+                break
+        origin = f"{path}:{line}" if line else str(path)
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        valid = sorted(parent.model_fields) if parent else []
+        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+        msg = f"unknown key '{loc[-1]}'"
+        msg += f"; did you mean '{hint[0]}'?" if hint else ""
+        msg += f" (valid keys here: {', '.join(valid)})" if valid else ""
+        return f"{origin}: {key}: {msg}"
+    if err["type"] == "missing":
+        return f"{origin}: {key}: required key is missing"
+    got = err.get("input")
+    got_s = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+    return f"{origin}: {key}: {err['msg']}{got_s}"
