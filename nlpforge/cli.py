@@ -68,7 +68,7 @@ def _show_sample(r) -> None:  # noqa: ANN001
             for m in record[r.data.messages_field]
         ]
         ids, mask = render(tok, messages)
-        console.print(f"\nOne training sample ({source}), {len(ids)} tokens, {sum(mask)} with loss ([bold green]\\[\\[green]][/bold green]):")
+        console.print(f"\nOne training sample ({source}), {len(ids)} tokens, {sum(mask)} with loss (in green, between double brackets):")
         console.print(format_sample(tok, ids, mask), highlight=False)
         return
     raise DataError(f"data.inputs: no valid conversation found in {r.data.inputs}")

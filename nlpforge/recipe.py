@@ -87,6 +87,8 @@ class ExportConfig(Strict):
     merge: bool = True
     dtype: Literal["float32", "bfloat16", "float16"] | None = Field(None, description="default: model.dtype")
     max_new_tokens: int = Field(256, gt=0, description="default max_tokens of the served model")
+    temperature: float = Field(0.0, ge=0, description="default sampling temperature of the served model; 0 = greedy")
+    top_p: float = Field(1.0, gt=0, le=1)
     check_samples: int = Field(8, gt=0)
     merge_tolerance: float = Field(1e-3, gt=0)
 

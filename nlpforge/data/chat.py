@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from nlpforge.console import track
 from nlpforge.errors import ContractError, DataError, StageError
 from nlpforge.recipe import Recipe
 from nlpforge.runs import atomic_file, atomic_write_json
+
+
+GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
 def load_tokenizer(recipe: Recipe, path: str | None = None) -> PreTrainedTokenizerBase:
@@ -51,7 +55,7 @@ def load_tokenizer(recipe: Recipe, path: str | None = None) -> PreTrainedTokeniz
 
 def render(tok: PreTrainedTokenizerBase, messages: list[dict]) -> tuple[list[int], list[int]]:
     """Token ids of a whole conversation and a 0/1 mask of the tokens that carry loss."""
-    if "generation" in (tok.chat_template or ""):
+    if GENERATION_TAG.search(tok.chat_template or ""):
         out = tok.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
         return list(out["input_ids"]), list(out["assistant_masks"])
     ids = list(tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])

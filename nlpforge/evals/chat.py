@@ -59,4 +59,4 @@ def run_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> di
             sample.update({name: outputs[name][i].text for name in models})
             f.write(json.dumps(sample, ensure_ascii=False) + "\n")
     atomic_write_json(out_dir / "results.json", results)
-    return results
+    return {f"{name}_{k}": results[name][k] for name in models for k in ("loss", "exact_match")}

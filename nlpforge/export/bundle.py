@@ -50,6 +50,15 @@ def _merge_checked(recipe: Recipe, adapter: Path, rows: list[dict]) -> Any:
     return merged, diff
 
 
+def _write_greedy_default(path: Path) -> None:
+    """Make greedy decoding the served default. vLLM takes `temperature` from
+    generation_config.json (its own default is 1.0); transformers refuses to *save*
+    temperature without do_sample, though it loads it, so the key is written here."""
+    gen = json.loads(path.read_text(encoding="utf-8"))
+    gen.update({"do_sample": False, "temperature": 0.0})
+    path.write_text(json.dumps(gen, indent=2) + "\n", encoding="utf-8")
+
+
 def check_contract(bundle: Path, rows: list[dict], stop_ids: list[int], eot_id: int, max_model_len: int) -> dict[str, Any]:
     """Re-load the written bundle as a server would and check it renders the training ids."""
     from transformers import AutoTokenizer, GenerationConfig
@@ -92,12 +101,18 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
     model.generation_config.eos_token_id = stop_ids
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.max_new_tokens = cfg.max_new_tokens
+    if cfg.temperature > 0:
+        model.generation_config.do_sample = True
+        model.generation_config.temperature = cfg.temperature
+        model.generation_config.top_p = cfg.top_p
 
     eval_results = json.loads((eval_dir / "results.json").read_text()) if (eval_dir / "results.json").is_file() else {}
     args = serve_args(recipe, dtype, max_model_len)
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
+        if cfg.temperature == 0:
+            _write_greedy_default(tmp / "generation_config.json")
         contract = check_contract(tmp, rows, stop_ids, eot_id, max_model_len)
         bundle_meta = {
             "name": recipe.name,

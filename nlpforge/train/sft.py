@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModelForCausalLM, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
+from transformers import AutoModelForCausalLM, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from nlpforge.console import log
@@ -80,6 +80,18 @@ class JsonlLog(TrainerCallback):
                 f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
 
 
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest checkpoint that was fully written. A kill during a save can leave a
+    checkpoint folder without ``trainer_state.json`` (written last); such a folder is
+    moved aside rather than resumed from."""
+    while ckpt_dir.is_dir():
+        last = get_last_checkpoint(str(ckpt_dir))
+        if last is None or (Path(last) / "trainer_state.json").is_file():
+            return last
+        Path(last).rename(Path(last).with_name(f"incomplete-{Path(last).name}"))
+    return None
+
+
 def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     cfg = recipe.train
     set_threads(cfg.threads)
@@ -88,6 +100,7 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     if not rows:
         raise DataError(f"{prepared / 'train.jsonl'}: no training rows")
 
+    set_seed(recipe.seed)  # LoRA weights are initialised from the global RNG: seed it first
     model = load_base(recipe)
     lora = LoraConfig(
         task_type="CAUSAL_LM",
@@ -130,7 +143,7 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
         data_collator=PadCollator(tok.pad_token_id),
         callbacks=[JsonlLog(out_dir / "log.jsonl")],
     )
-    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    last = last_complete_checkpoint(ckpt_dir)
     if last:
         log(f"[yellow]train: resuming from {last}[/yellow]")
     start = time.time()

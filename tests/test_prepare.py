@@ -1,0 +1,77 @@
+import json
+from pathlib import Path
+
+import pytest
+
+import build_tiny_model
+from nlpforge.data.chat import GENERATION_TAG, load_tokenizer, prompt_ids, render, run_prepare
+from nlpforge.errors import ContractError
+from nlpforge.recipe import Recipe
+
+MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "How much is the Zephyr Kettle?"},
+    {"role": "assistant", "content": "The Zephyr Kettle costs $49.00."},
+    {"role": "user", "content": "And its warranty?"},
+    {"role": "assistant", "content": "The Zephyr Kettle comes with a 24-month warranty."},
+]
+
+
+def recipe(model: Path, **model_kw) -> Recipe:
+    return Recipe.model_validate({"name": "t", "data": {"inputs": ["x.jsonl"]}, "model": {"path": str(model), **model_kw}})
+
+
+def test_loss_only_on_assistant_turns_including_end_of_turn(tiny_model: Path) -> None:
+    tok = load_tokenizer(recipe(tiny_model))
+    ids, mask = render(tok, MESSAGES)
+    loss_text = tok.decode([i for i, m in zip(ids, mask) if m])
+    assert loss_text == "The Zephyr Kettle costs $49.00.<|im_end|>The Zephyr Kettle comes with a 24-month warranty.<|im_end|>"
+    eot = tok.convert_tokens_to_ids("<|im_end|>")
+    # every end-of-turn token of an assistant turn is trained, none of the others is
+    assert [m for i, m in zip(ids, mask) if i == eot] == [0, 0, 1, 0, 1]
+
+
+def test_template_without_generation_tags_gives_the_same_mask(tiny_model: Path) -> None:
+    plain = build_tiny_model.CHAT_TEMPLATE.replace("{%- generation -%}", "").replace("{%- endgeneration -%}", "")
+    tagged = load_tokenizer(recipe(tiny_model))
+    untagged = load_tokenizer(recipe(tiny_model, chat_template=plain))
+    assert not GENERATION_TAG.search(untagged.chat_template) and GENERATION_TAG.search(tagged.chat_template)
+    ids_a, mask_a = render(tagged, MESSAGES)
+    ids_b, mask_b = render(untagged, MESSAGES)
+    assert ids_a == ids_b
+    # the prefix method also covers the newline after <|im_end|>, which is part of the turn
+    assert all(b >= a for a, b in zip(mask_a, mask_b))
+    assert tagged.decode([i for i, a, b in zip(ids_a, mask_a, mask_b) if b and not a]).strip() == ""
+
+
+def test_generation_prompt_is_a_prefix_of_the_training_ids(tiny_model: Path) -> None:
+    tok = load_tokenizer(recipe(tiny_model))
+    ids, _ = render(tok, MESSAGES)
+    prompt = prompt_ids(tok, MESSAGES[:-1])
+    assert ids[: len(prompt)] == prompt
+    assert tok.decode(prompt[-3:]) == "<|im_start|>assistant\n"
+
+
+def test_pad_equal_to_eos_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    tok = load_tokenizer(recipe(tiny_model))
+    tok.pad_token = tok.eos_token
+    tok.save_pretrained(tmp_path)
+    with pytest.raises(ContractError, match="pad token .* equals eos"):
+        load_tokenizer(recipe(tmp_path))
+
+
+def test_prepare_splits_and_rejects_overlong_samples(tiny_model: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"messages": MESSAGES, "source": f"c:{i}"} for i in range(9)]
+    rows.append({"messages": [{"role": "user", "content": "word " * 400}, {"role": "assistant", "content": "ok"}], "source": "c:long"})
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    r = recipe(tiny_model, max_length=128)
+    summary = run_prepare(r, corpus, tmp_path / "prep")
+    assert summary == {"train_rows": 8, "eval_rows": 1, "end_of_turn": "<|im_end|>"}
+    meta = json.loads((tmp_path / "prep" / "meta.json").read_text())
+    assert meta["rejected_too_long"] == 1
+    assert meta["pad_token_id"] != meta["eos_token_id"] != meta["end_of_turn_id"]
+    row = json.loads((tmp_path / "prep" / "train.jsonl").read_text().splitlines()[0])
+    assert len(row["input_ids"]) == len(row["labels"])
+    assert row["labels"][-2] == meta["end_of_turn_id"]  # last label: <|im_end|> (then the untrained newline)
+    assert row["labels"][-1] == -100
