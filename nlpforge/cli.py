@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nlpforge.console import console, set_quiet
+from nlpforge.console import console, out, set_quiet
 from nlpforge.errors import NlpforgeError, RecipeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="From raw domain text to a served, evaluated language model.")
@@ -45,7 +45,7 @@ def check(recipe: RecipeArg, set_: SetOpt = None, debug: DebugOpt = False) -> No
     _offline_env()
     try:
         r = load_recipe(recipe, set_)
-        console.print(f"[green]ok[/green]: {recipe} is a valid recipe (name={r.name}, model={r.model.path})")
+        out.print(f"[green]ok[/green]: {recipe} is a valid recipe (name={r.name}, model={r.model.path})")
         _show_sample(r)
     except NlpforgeError as exc:
         _fail(exc, debug)
@@ -68,8 +68,8 @@ def _show_sample(r) -> None:  # noqa: ANN001
             for m in record[r.data.messages_field]
         ]
         ids, mask = render(tok, messages)
-        console.print(f"\nOne training sample ({source}), {len(ids)} tokens, {sum(mask)} with loss (in green, between double brackets):")
-        console.print(format_sample(tok, ids, mask), highlight=False)
+        out.print(f"\nOne training sample ({source}), {len(ids)} tokens, {sum(mask)} with loss (in green, between double brackets):")
+        out.print(format_sample(tok, ids, mask), highlight=False)
         return
     raise DataError(f"data.inputs: no valid conversation found in {r.data.inputs}")
 
@@ -99,7 +99,7 @@ def _print_results(root: Path, report: list[dict]) -> None:
         summary = item["summary"]
         text = ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict)) if summary else ""
         table.add_row(item["stage"], item["status"], str(item["seconds"]), text)
-    console.print(table, soft_wrap=True)
+    out.print(table, soft_wrap=True)
     results = root / "eval" / "results.json"
     if results.is_file():
         res = json.loads(results.read_text())
@@ -110,14 +110,14 @@ def _print_results(root: Path, report: list[dict]) -> None:
             t.add_column(c, justify="right")
         for k in ("loss", "perplexity", "exact_match", "stopped"):
             t.add_row(k, *[str(res[c].get(k, "")) for c in cols])
-        console.print(t)
+        out.print(t)
     bundle = root / "export"
     if (bundle / "nlpforge.json").is_file():
         from nlpforge.export.bundle import vllm_serve_command
 
         meta = json.loads((bundle / "nlpforge.json").read_text())
-        console.print(f"\nServe it:  [bold]nlpforge serve {bundle}[/bold]")
-        console.print(f"or with vLLM alone:  {vllm_serve_command(bundle, meta['serve']['vllm_args'])}", highlight=False)
+        out.print(f"\nServe it:  [bold]nlpforge serve {bundle}[/bold]")
+        out.print(f"or with vLLM alone:  {vllm_serve_command(bundle, meta['serve']['vllm_args'])}", highlight=False)
 
 
 @app.command()

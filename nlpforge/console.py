@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 T = TypeVar("T")
-console = Console(stderr=True)
+console = Console(stderr=True)  # logs and progress
+out = Console()  # results: printed even with --quiet
 QUIET = False
 
 

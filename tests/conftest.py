@@ -30,7 +30,7 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import build_tiny_model
 
-    return build_tiny_model.build(tmp_path_factory.mktemp("models") / "tiny", steps=150, log=False)
+    return build_tiny_model.build(tmp_path_factory.mktemp("models") / "tiny", steps=200, log=False)
 
 
 def nlpforge(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:

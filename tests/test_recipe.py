@@ -73,7 +73,7 @@ def test_cli_check_reports_all_errors_and_exits_nonzero(tmp_path: Path) -> None:
 
 def test_cli_check_shows_a_sample_with_its_loss_mask(tiny_model: Path) -> None:
     proc = nlpforge("check", "recipes/quickstart-chat.yaml", "--set", f"model.path={tiny_model}")
-    out = proc.stderr
+    out = proc.stdout
     assert "valid recipe" in out
     # the assistant's content and its end-of-turn token carry loss; system and user turns do not
     spans = re.findall(r"\[\[(.*?)\]\]", out, re.S)
