@@ -60,7 +60,7 @@ def _show_sample(r) -> None:  # noqa: ANN001
     if not Path(r.model.path).exists():
         raise NlpforgeError(f"model.path: {r.model.path} does not exist (build the quickstart model with `python scripts/build_tiny_model.py`)")
     tok = load_tokenizer(r)
-    for source, record, reason, _ in read_records(r.data.inputs, r.data.messages_field):
+    for source, record, _reason, _ in read_records(r.data.inputs, r.data.messages_field):
         if record is None:
             continue
         messages = [

@@ -21,7 +21,7 @@ PACKAGES = ["torch", "transformers", "peft", "accelerate", "datasets", "trl", "s
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def package_versions() -> dict[str, str]:

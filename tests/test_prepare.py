@@ -1,9 +1,9 @@
 import json
 from pathlib import Path
 
+import build_tiny_model
 import pytest
 
-import build_tiny_model
 from nlpforge.data.chat import GENERATION_TAG, load_tokenizer, prompt_ids, render, run_prepare
 from nlpforge.errors import ContractError
 from nlpforge.recipe import Recipe

@@ -23,7 +23,6 @@ from nlpforge.errors import ContractError, DataError, StageError
 from nlpforge.recipe import Recipe
 from nlpforge.runs import atomic_file, atomic_write_json
 
-
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
