@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpforge import __version__
-from nlpforge.console import log
+from nlpforge.console import log, set_log_file
 from nlpforge.errors import StageError
 from nlpforge.recipe import Recipe, sha256_text
 from nlpforge.runs import RunDir, hash_path, now, package_versions
@@ -123,6 +123,32 @@ def _input_hashes(paths: list[Path], run: RunDir, stage: str, recipe: Recipe) ->
     return out
 
 
+def _fingerprint(stage: Stage, recipe: Recipe, run: RunDir) -> tuple[str, dict[str, str]]:
+    inputs = _input_hashes(stage.inputs(recipe, run), run, stage.name, recipe)
+    payload = {"v": __version__, "sections": recipe.section_hash(*stage.sections), "inputs": inputs}
+    return sha256_text(json.dumps(payload, sort_keys=True)), inputs
+
+
+def _refuse_stale_upstream(recipe: Recipe, run: RunDir, selected: list[Stage]) -> None:
+    """With --stages, an earlier stage left out must be up to date, or the selected ones would
+    read artifacts made from another recipe, model or input (a silent lineage break)."""
+    if not selected:
+        return
+    last = STAGE_NAMES.index(selected[-1].name)
+    for stage in STAGES[:last]:
+        if stage in selected:
+            continue
+        entry = run.stage_entry(stage.name)
+        if not entry:
+            continue  # never ran: the selected stage's missing-input error says what to run
+        current = _fingerprint(stage, recipe, run)[0] if entry.get("status") == "completed" else None
+        if current != entry.get("fingerprint"):
+            raise StageError(
+                f"stage '{stage.name}' is out of date (its recipe sections, inputs or status changed since it last completed); "
+                f"add it to --stages or run without --stages"
+            )
+
+
 def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[str], fresh: bool = False) -> list[dict[str, Any]]:
     manifest = run.load_manifest()
     manifest.update(
@@ -135,17 +161,18 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
     )
     run.root.mkdir(parents=True, exist_ok=True)
     run.save_manifest(manifest)
+    set_log_file(run.root / "run.log")
+    log(f"run {recipe.name}: stages {','.join(stages)} in {run.root}")
 
+    selected = [s for s in STAGES if s.name in stages]
+    _refuse_stale_upstream(recipe, run, selected)
     report = []
-    for stage in STAGES:
-        if stage.name not in stages:
-            continue
-        inputs = _input_hashes(stage.inputs(recipe, run), run, stage.name, recipe)
+    for stage in selected:
+        fingerprint, inputs = _fingerprint(stage, recipe, run)
         if stage.name == "clean":
             manifest = run.load_manifest()
             manifest["inputs"] = inputs
             run.save_manifest(manifest)
-        fingerprint = sha256_text(json.dumps({"v": __version__, "sections": recipe.section_hash(*stage.sections), "inputs": inputs}, sort_keys=True))
         entry = run.stage_entry(stage.name)
         outputs_there = all((run.root / o).exists() for o in stage.outputs)
         if not fresh and entry.get("status") == "completed" and entry.get("fingerprint") == fingerprint and outputs_there:
@@ -162,9 +189,11 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
             summary = stage.run(recipe, run, run.load_manifest())
         except BaseException as exc:
             run.update_stage(stage.name, status="failed", error=str(exc)[:2000], finished=now())
+            log(f"{stage.name}: failed: {exc}")
             raise
         seconds = round(time.time() - start, 1)
         outputs = {o: hash_path(run.root / o) for o in stage.outputs}
         run.update_stage(stage.name, status="completed", finished=now(), seconds=seconds, outputs=outputs, summary=summary, error=None)
+        log(f"{stage.name}: completed in {seconds}s: {json.dumps(summary)}")
         report.append({"stage": stage.name, "status": "ran", "seconds": seconds, "summary": summary})
     return report

@@ -84,3 +84,13 @@ def test_atomic_writes_keep_the_old_artifact_on_failure(tmp_path: Path) -> None:
         raise RuntimeError("killed")
     assert (folder / "x").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "bundle"]
+
+
+def test_a_subset_refuses_to_build_on_a_stale_upstream_stage(small_recipe: Path, tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    run_pipeline(load_recipe(small_recipe), small_recipe, run, ["clean", "prepare"])
+    changed = load_recipe(small_recipe, ["clean.min_words=40"])
+    with pytest.raises(StageError, match="stage 'clean' is out of date"):
+        run_pipeline(changed, small_recipe, run, ["prepare"])
+    # the same subset on an unchanged recipe is fine (and cached)
+    assert statuses(run_pipeline(load_recipe(small_recipe), small_recipe, run, ["prepare"])) == {"prepare": "cached"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from nlpforge.console import track
 from nlpforge.data.chat import prompt_ids
 from nlpforge.engines.base import Completion
 
@@ -23,7 +24,7 @@ class HFEngine:
         # length-sorted batches: less padding, same results
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         pad = self.tok.pad_token_id
-        for b in range(0, len(order), self.batch_size):
+        for b in track(range(0, len(order), self.batch_size), -(-len(order) // self.batch_size), "generate"):
             idx = order[b : b + self.batch_size]
             width = max(len(prompts[i]) for i in idx)
             ids = torch.full((len(idx), width), pad)
