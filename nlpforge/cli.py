@@ -52,23 +52,23 @@ def check(recipe: RecipeArg, set_: SetOpt = None, debug: DebugOpt = False) -> No
 
 
 def _show_sample(r) -> None:  # noqa: ANN001
-    from nlpforge.corpus.clean import normalize_text, read_records
-    from nlpforge.corpus.pii import redact
+    from nlpforge.corpus.clean import Cleaner
+    from nlpforge.corpus.readers import read
     from nlpforge.data.chat import format_sample, load_tokenizer, render
     from nlpforge.errors import DataError
 
+    if r.data.format != "messages":
+        return
     if not Path(r.model.path).exists():
         raise NlpforgeError(f"model.path: {r.model.path} does not exist (build the quickstart model with `python scripts/build_tiny_model.py`)")
     tok = load_tokenizer(r)
-    for source, record, _reason, _ in read_records(r.data.inputs, r.data.messages_field):
+    cleaner = Cleaner(r.data, r.clean)
+    for doc in read(r.data.inputs, r.data.text_field):
+        record, _, _ = cleaner(doc)
         if record is None:
             continue
-        messages = [
-            {"role": m["role"], "content": redact(normalize_text(m["content"], r.clean.normalize), r.clean.pii, r.clean.pii_operator)[0]}
-            for m in record[r.data.messages_field]
-        ]
-        ids, mask = render(tok, messages)
-        out.print(f"\nOne training sample ({source}), {len(ids)} tokens, {sum(mask)} with loss (in green, between double brackets):")
+        ids, mask = render(tok, record[r.data.messages_field])
+        out.print(f"\nOne training sample ({doc.source}), {len(ids)} tokens, {sum(mask)} with loss (in green, between double brackets):")
         out.print(format_sample(tok, ids, mask), highlight=False)
         return
     raise DataError(f"data.inputs: no valid conversation found in {r.data.inputs}")
@@ -142,8 +142,65 @@ def _stage_command(name: str) -> None:
     app.command(name)(command)
 
 
-for _name in ("clean", "prepare", "train", "eval", "export"):
+for _name in ("prepare", "train", "eval", "export"):
     _stage_command(_name)
+
+
+@app.command("clean")
+def clean_command(
+    recipe: Annotated[Path | None, typer.Argument(help="recipe YAML file (or use --input/--output)")] = None,
+    input_: Annotated[list[str] | None, typer.Option("--input", help="file or folder to clean (repeatable); standalone mode")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="standalone mode: folder for corpus.jsonl, rejects.jsonl, report.json")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="standalone mode: YAML with the keys of a recipe's clean section")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="standalone mode: text (documents) or messages (chat)")] = "text",
+    text_field: Annotated[str, typer.Option("--text-field", help="field holding the text (JSONL, JSON, CSV, Parquet)")] = "text",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would be kept and dropped; write nothing")] = False,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    fresh: FreshOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Clean a corpus: the clean stage of a recipe, or standalone with --input/--output."""
+    from nlpforge.corpus.clean import run_clean
+    from nlpforge.recipe import CleanConfig, DataConfig, load_config, load_recipe
+
+    _offline_env()
+    set_quiet(quiet)
+    try:
+        if input_:
+            if recipe is not None:
+                raise RecipeError("give either a RECIPE or --input, not both")
+            if output is None and not dry_run:
+                raise RecipeError("--output FOLDER is required (or --dry-run)")
+            cfg = load_config(config, CleanConfig, set_)
+            data = DataConfig.model_validate({"inputs": input_, "format": fmt, "text_field": text_field})
+            report = run_clean(data, cfg, None if dry_run else output)
+        elif recipe is None:
+            raise RecipeError("give a RECIPE, or --input PATH --output FOLDER for standalone cleaning")
+        elif dry_run:
+            r = load_recipe(recipe, set_)
+            report = run_clean(r.data, r.clean, None)
+        else:
+            _run(recipe, "clean", set_, run_dir, fresh, quiet, debug)
+            return
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+        return
+    _print_clean_report(report, None if dry_run else output)
+
+
+def _print_clean_report(report: dict, output: Path | None) -> None:
+    t = Table(title=f"clean: {report['kept_docs']} kept, {report['rejected_docs']} rejected of {report['input_docs']}" + ("" if output else " (dry run: nothing written)"))
+    for col in ("reason", "docs", "chars", "example"):
+        t.add_column(col)
+    for reason, item in report["rejected"].items():
+        t.add_row(reason, str(item["docs"]), str(item["chars"]), (item["examples"] or [""])[0][:100])
+    out.print(t)
+    if report["pii_redacted"]:
+        out.print("PII (" + report["pii_operator"] + "): " + ", ".join(f"{k}={v}" for k, v in report["pii_redacted"].items()))
+    if output:
+        out.print(f"wrote {output}/corpus.jsonl, rejects.jsonl, report.json")
 
 
 @app.command()

@@ -8,6 +8,7 @@ resumed (train restarts from its last checkpoint); a changed fingerprint starts 
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -37,9 +38,9 @@ def _model_dir(recipe: Recipe) -> list[Path]:
 
 
 def _clean(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
-    from nlpforge.corpus.clean import run_clean
+    from nlpforge.corpus.clean import run_clean, stage_summary
 
-    return run_clean(recipe.data, recipe.clean, run.stage_dir("clean"))
+    return stage_summary(run_clean(recipe.data, recipe.clean, run.stage_dir("clean")))
 
 
 def _prepare(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
@@ -123,9 +124,17 @@ def _input_hashes(paths: list[Path], run: RunDir, stage: str, recipe: Recipe) ->
     return out
 
 
+@functools.cache
+def code_hash() -> str:
+    """Hash of nlpforge's own source: a changed stage implementation invalidates the cache
+    even within one version (editable installs, development)."""
+    root = Path(__file__).parent
+    return sha256_text("".join(hash_path(p) for p in sorted(root.rglob("*.py"))))
+
+
 def _fingerprint(stage: Stage, recipe: Recipe, run: RunDir) -> tuple[str, dict[str, str]]:
     inputs = _input_hashes(stage.inputs(recipe, run), run, stage.name, recipe)
-    payload = {"v": __version__, "sections": recipe.section_hash(*stage.sections), "inputs": inputs}
+    payload = {"v": __version__, "code": code_hash(), "sections": recipe.section_hash(*stage.sections), "inputs": inputs}
     return sha256_text(json.dumps(payload, sort_keys=True)), inputs
 
 

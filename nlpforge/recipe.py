@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nlpforge.errors import RecipeError
 
-PiiEntity = Literal["EMAIL_ADDRESS", "PHONE_NUMBER"]
+PiiEntity = Literal["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "URL", "US_SSN", "DATE_TIME"]
+PiiOperator = Literal["replace", "redact", "mask", "hash", "pseudonym"]
 
 
 class Strict(BaseModel):
@@ -28,19 +29,51 @@ class Splits(Strict):
 
 
 class DataConfig(Strict):
-    inputs: list[str] = Field(min_length=1, description="JSONL files, relative to the working directory")
-    format: Literal["messages"] = "messages"
+    inputs: list[str] = Field(min_length=1, description="files or folders (JSONL, JSON, CSV, Parquet, text, HTML), relative to the working directory")
+    format: Literal["messages", "text"] = Field("messages", description="messages: chat conversations; text: documents (clean only, for now)")
     messages_field: str = "messages"
+    text_field: str = "text"
     splits: Splits = Splits()
+
+
+class QualityConfig(Strict):
+    preset: Literal["domain", "web", "off"] = Field("domain", description="domain: keeps code, tables, short records; web: published thresholds")
+    overrides: dict[str, float | None] = Field({}, description="rule name -> threshold (null switches the rule off)")
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+    @model_validator(mode="after")
+    def _known_rules(self) -> QualityConfig:
+        from nlpforge.corpus.quality import validate_names
+
+        problems = validate_names(self.overrides)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class NearDedupConfig(Strict):
+    enabled: bool = False
+    threshold: float = Field(0.72, gt=0, lt=1, description="estimated Jaccard similarity of word n-gram sets")
+    ngram: int = Field(5, gt=0)
+    bands: int = Field(14, gt=0)
+    rows: int = Field(8, gt=0)
 
 
 class CleanConfig(Strict):
     normalize: Literal["NFC", "NFKC"] = "NFKC"
+    fix_mojibake: bool = Field(True, description="repair mis-decoded text with ftfy")
     dedup: Literal["exact", "none"] = "exact"
+    near_dedup: NearDedupConfig = NearDedupConfig()
     min_words: int = Field(3, ge=0)
-    max_words: int = Field(2000, gt=0)
-    pii: list[PiiEntity] = ["EMAIL_ADDRESS", "PHONE_NUMBER"]
-    pii_operator: Literal["replace", "redact"] = "replace"
+    max_words: int = Field(100_000, gt=0)
+    quality: QualityConfig = QualityConfig()
+    pii: list[PiiEntity] = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN"]
+    pii_operator: PiiOperator = "replace"
+    pii_salt_env: str = Field("NLPFORGE_PII_SALT", description="environment variable holding the salt of the hash and pseudonym operators")
     batch_size: int = Field(256, gt=0)
     n_process: int = Field(1, ge=1)
 
@@ -143,9 +176,9 @@ def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dic
     return out
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple, root: type[BaseModel] = None) -> type[BaseModel] | None:  # type: ignore[assignment]
     """The pydantic model that holds the field at ``loc`` (for did-you-mean suggestions)."""
-    model: type[BaseModel] = Recipe
+    model: type[BaseModel] = root or Recipe
     for part in loc:
         if isinstance(part, int):
             continue
@@ -186,10 +219,21 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     ``overrides`` are ``key.path=value`` strings (``--set``); values are parsed as YAML and
     validated exactly like the file's.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such recipe file")
-    text = path.read_text(encoding="utf-8")
+    return load_config(path, Recipe, overrides)
+
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def load_config(path: str | Path | None, model: type[M], overrides: list[str] | None = None) -> M:
+    """Load any config model from YAML (or from overrides alone when ``path`` is None)."""
+    if path is None:
+        path, text = Path("<--set>"), "{}"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"{path}: no such file")
+        text = path.read_text(encoding="utf-8")
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -198,7 +242,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise RecipeError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a YAML mapping (key: value), got {type(data).__name__}")
+        raise RecipeError(f"{path}: expected a YAML mapping (key: value), got {type(data).__name__}")
     lines = _line_map(node) if node is not None else {}
 
     set_origin: dict[tuple, str] = {}
@@ -216,19 +260,19 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         set_origin[tuple(key.strip().split("."))] = item
 
     try:
-        recipe = Recipe.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            problems.append(_describe(err, path, lines, set_origin))
-        recipe = None
+            problems.append(_describe(err, path, lines, set_origin, model))
+        result = None
     if problems:
         n = len(problems)
-        raise RecipeError(f"{path}: {n} error{'s' if n > 1 else ''} in recipe\n" + "\n".join(f"  - {p}" for p in problems))
-    assert recipe is not None
-    return recipe
+        raise RecipeError(f"{path}: {n} error{'s' if n > 1 else ''}\n" + "\n".join(f"  - {p}" for p in problems))
+    assert result is not None
+    return result
 
 
-def _describe(err: dict, path: Path, lines: dict[tuple, int], set_origin: dict[tuple, str]) -> str:
+def _describe(err: dict, path: Path, lines: dict[tuple, int], set_origin: dict[tuple, str], root: type[BaseModel]) -> str:
     loc = tuple(err["loc"])
     key = ".".join(str(p) for p in loc)
     origin = None
@@ -244,7 +288,7 @@ def _describe(err: dict, path: Path, lines: dict[tuple, int], set_origin: dict[t
                 break
         origin = f"{path}:{line}" if line else str(path)
     if err["type"] == "extra_forbidden":
-        parent = _model_at(loc[:-1])
+        parent = _model_at(loc[:-1], root)
         valid = sorted(parent.model_fields) if parent else []
         hint = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
         msg = f"unknown key '{loc[-1]}'"

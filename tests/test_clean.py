@@ -58,12 +58,12 @@ def test_clean_stage_keeps_or_rejects_every_line_with_a_reason(tmp_path: Path) -
     ]
     src.write_text("\n".join(lines) + "\n")
     out = tmp_path / "clean"
-    summary = run_clean(DataConfig(inputs=[str(src)]), CleanConfig(min_words=3), out)
+    report = run_clean(DataConfig(inputs=[str(src)]), CleanConfig(min_words=3), out)
     kept = [json.loads(x) for x in (out / "corpus.jsonl").read_text().splitlines()]
     rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
-    report = json.loads((out / "report.json").read_text())
+    assert report == json.loads((out / "report.json").read_text())
 
-    assert summary["kept"] == 2 and summary["rejected"] == 5
+    assert report["kept_docs"] == 2 and report["rejected_docs"] == 5
     assert report["input_docs"] == 7 == len(kept) + len(rejects)
     assert kept[0]["messages"][0]["content"] == "Hi, I'm at <EMAIL_ADDRESS>, how much is the Zephyr Kettle?"
     assert kept[0]["source"] == f"{src}:1"
@@ -78,12 +78,12 @@ def test_clean_stage_keeps_or_rejects_every_line_with_a_reason(tmp_path: Path) -
 
 
 def test_clean_missing_input_names_the_field(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"data.inputs: .*nope.jsonl: no such file"):
+    with pytest.raises(DataError, match=r"data.inputs: .*nope.jsonl: no such file or folder"):
         run_clean(DataConfig(inputs=[str(tmp_path / "nope.jsonl")]), CleanConfig(), tmp_path / "out")
 
 
 def test_clean_fails_clearly_when_nothing_survives(tmp_path: Path) -> None:
     src = tmp_path / "raw.jsonl"
     src.write_text(conv("hi", ".") + "\n")
-    with pytest.raises(DataError, match="no conversation survived"):
+    with pytest.raises(DataError, match="no record survived"):
         run_clean(DataConfig(inputs=[str(src)]), CleanConfig(min_words=5), tmp_path / "out")

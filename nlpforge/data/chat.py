@@ -98,6 +98,8 @@ def format_sample(tok: PreTrainedTokenizerBase, ids: list[int], mask: list[int],
 
 
 def run_prepare(recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
+    if recipe.data.format != "messages":
+        raise StageError(f"data.format={recipe.data.format}: prepare and train take chat conversations (format: messages) for now; `nlpforge clean` handles documents")
     tok = load_tokenizer(recipe)
     field = recipe.data.messages_field
     rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]

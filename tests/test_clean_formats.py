@@ -1,0 +1,177 @@
+"""Readers, quality rules, PII validators and operators, near-dup, and standalone clean."""
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import nlpforge
+
+from nlpforge.corpus import quality
+from nlpforge.corpus.clean import normalize_text, run_clean
+from nlpforge.corpus.pii import ENTITIES, Anonymizer, find_pii, luhn_ok
+from nlpforge.corpus.readers import html_to_text, read
+from nlpforge.errors import DataError, RecipeError
+from nlpforge.recipe import CleanConfig, DataConfig, load_config
+
+PROSE = (
+    "The support team answers questions about orders, returns and warranties. "
+    "Customers write in with the product name and the order number, and the agent checks the record. "
+    "Most questions are about delivery times and the return window of thirty days."
+)
+
+
+def test_every_reader_yields_records_and_bad_ones_with_reasons(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"text": "one"}\n\n[1, 2]\n{"text": \n')
+    (tmp_path / "b.json").write_text(json.dumps({"rows": [{"text": "two"}, "oops"]}))
+    with open(tmp_path / "c.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerows([["id", "text"], ["1", "three, with a comma\nand a newline"], ["2", "x", "extra cell"]])
+    pq.write_table(pa.table({"text": ["four", "five"]}), tmp_path / "d.parquet")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "e.txt").write_text("six")
+    (tmp_path / "sub" / "f.html").write_text("<html><head><title>t</title><script>var x=1;</script></head><body><p>seven</p><div>&amp; more</div></body></html>")
+    (tmp_path / "sub" / "ignored.bin").write_bytes(b"\x00")
+    docs = list(read([str(tmp_path)]))
+    good = [d.record["text"] for d in docs if d.record]
+    assert good == ["one", "two", "three, with a comma\nand a newline", "four", "five", "six", "seven\n& more"]
+    bad = {d.source.replace(str(tmp_path), ""): d.error.split(":")[0] for d in docs if d.record is None}
+    assert bad == {"/a.jsonl:3": "invalid_schema", "/a.jsonl:4": "invalid_json", "/b.json[1]": "invalid_schema", "/c.csv:4": "invalid_csv"}
+
+
+def test_reader_errors_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file or folder"):
+        list(read([str(tmp_path / "missing")]))
+    (tmp_path / "x.docx").write_text("")
+    with pytest.raises(DataError, match=r"unsupported file type '.docx'"):
+        list(read([str(tmp_path / "x.docx")]))
+
+
+def test_html_to_text_drops_scripts_and_keeps_blocks() -> None:
+    assert html_to_text("<style>p{}</style><h1>Title</h1><p>a <b>bold</b> word</p><ul><li>x</li><li>y</li></ul>") == "Title\na bold word\nx\ny"
+
+
+def test_mojibake_is_repaired() -> None:
+    assert normalize_text("The cafÃ© is open", fix_mojibake=True) == "The café is open"
+
+
+def _words(text: str) -> list[str]:
+    return text.replace(".", " ").split()
+
+
+def test_web_preset_applies_published_thresholds_and_domain_keeps_short_records() -> None:
+    web, domain = quality.thresholds("web", {}), quality.thresholds("domain", {})
+    short = "Order NW-1 shipped."
+    assert quality.check(short, _words(short), 1, web)[0] == "gopher_min_words"
+    assert quality.check(short, _words(short), 1, domain, quality.REPETITION_MIN_WORDS["domain"]) is None
+    code = "def f(x):\n    return {x: 1}\n" * 1
+    assert quality.check(code, _words(code), 1, domain, 50) is None
+    assert quality.check(PROSE * 3, _words(PROSE * 3), 9, {"gopher_dup_10gram": 0.15})[0] == "gopher_dup_10gram"
+    loop = "ERR1 timeout at node1. " * 80
+    assert quality.check(loop, _words(loop), 80, domain, 50)[0].startswith("gopher_top_")
+    assert quality.check(PROSE, _words(PROSE), 3, {"c4_min_sentences": 5})[1] == "c4_min_sentences: sentences=3 < 5"
+    lorem = PROSE + " Lorem ipsum dolor sit amet."
+    assert quality.check(lorem, _words(lorem), 4, {"c4_lorem_ipsum": 0})[0] == "c4_lorem_ipsum"
+
+
+def test_quality_overrides_are_validated_with_a_suggestion(tmp_path: Path) -> None:
+    cfg = tmp_path / "clean.yaml"
+    cfg.write_text("quality:\n  preset: web\n  overrides:\n    gopher_min_word: 10\n")
+    with pytest.raises(RecipeError, match=r"did you mean 'gopher_min_words'"):
+        load_config(cfg, CleanConfig)
+    assert "gopher_min_words" not in quality.thresholds("web", {"gopher_min_words": None})
+
+
+@pytest.mark.parametrize(
+    "text,entity",
+    [
+        ("card 4111 1111 1111 1111", "CREDIT_CARD"),
+        ("card 5500-0000-0000-0004", "CREDIT_CARD"),
+        ("iban GB82 WEST 1234 5698 7654 32", "IBAN_CODE"),
+        ("iban DE89370400440532013000", "IBAN_CODE"),
+        ("from 192.168.1.20", "IP_ADDRESS"),
+        ("from 2001:db8::8a2e:370:7334", "IP_ADDRESS"),
+        ("see https://acme.example.com/orders?id=7", "URL"),
+        ("ssn 123-45-6789", "US_SSN"),
+        ("on 2024-05-01", "DATE_TIME"),
+        ("on March 3, 2024", "DATE_TIME"),
+    ],
+)
+def test_validated_entities_are_found(text: str, entity: str) -> None:
+    assert [s.entity for s in find_pii(text, ENTITIES)] == [entity]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card 4111 1111 1111 1112",  # fails Luhn
+        "iban GB82 WEST 1234 5698 7654 33",  # fails mod-97
+        "ip 999.1.1.1",
+        "version 3.10.12 and 1.2.3.4.5",
+        "ssn 000-45-6789 and 666-12-3456",
+        "order NW-483920 sku AB-1234-5678-90",
+        "account 1234 5678 9012 3456 7",
+        "at 12:30 ratio 1:2:3",
+    ],
+)
+def test_hard_negatives_are_not_flagged(text: str) -> None:
+    assert find_pii(text, ENTITIES) == []
+
+
+def test_luhn() -> None:
+    assert luhn_ok("79927398713") and not luhn_ok("79927398710")
+
+
+def test_operators_mask_hash_and_consistent_pseudonyms() -> None:
+    text = "Mail jo@x.com, again jo@x.com, or al@y.org; card 4111 1111 1111 1111."
+    assert Anonymizer(["EMAIL_ADDRESS", "CREDIT_CARD"], "mask")(text).endswith("card **** **** **** 1111.")
+    h1 = Anonymizer(["EMAIL_ADDRESS"], "hash", salt="s1")(text)
+    h2 = Anonymizer(["EMAIL_ADDRESS"], "hash", salt="s2")(text)
+    assert h1.split()[1].rstrip(",") == h1.split()[3].rstrip(",") and h1 != h2  # same value, same hash; salt matters
+    anon = Anonymizer(["EMAIL_ADDRESS", "CREDIT_CARD"], "pseudonym", salt="s1")
+    out = anon(text)
+    fake = [s.text for s in find_pii(out, ["EMAIL_ADDRESS", "CREDIT_CARD"])]
+    assert fake[0] == fake[1] != fake[2] and all(f.endswith("@example.com") for f in fake[:3])
+    assert luhn_ok(fake[3]) and "jo@x.com" not in out and "4111" not in out
+    assert anon.counts == {"EMAIL_ADDRESS": 3, "CREDIT_CARD": 1}
+
+
+def test_hash_operator_needs_a_salt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a.txt").write_text(PROSE)
+    monkeypatch.delenv("NLPFORGE_PII_SALT", raising=False)
+    with pytest.raises(DataError, match="needs a secret salt in the environment variable NLPFORGE_PII_SALT"):
+        run_clean(DataConfig(inputs=[str(tmp_path)], format="text"), CleanConfig(pii_operator="hash"), tmp_path / "out")
+
+
+def test_near_duplicates_are_dropped_with_the_original_named(tmp_path: Path) -> None:
+    docs = [PROSE, PROSE.replace("thirty days", "30 days"), "A different text about kettles and lamps. " * 3 + PROSE[:60]]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps({"text": d}) for d in docs) + "\n")
+    data = DataConfig(inputs=[str(tmp_path / "in.jsonl")], format="text")
+    report = run_clean(data, CleanConfig(near_dedup={"enabled": True}), tmp_path / "out")
+    assert report["kept_docs"] == 2
+    reject = json.loads((tmp_path / "out/rejects.jsonl").read_text())
+    assert reject["reason"] == "near_duplicate" and reject["detail"].endswith("in.jsonl:1") and reject["source"].endswith(":2")
+    assert run_clean(data, CleanConfig(), None)["kept_docs"] == 3  # off by default
+
+
+def test_standalone_clean_cli_and_dry_run(tmp_path: Path) -> None:
+    src = tmp_path / "tickets.csv"
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "body"])
+        w.writerow(["1", PROSE + " Call 415-555-0132."])
+        w.writerow(["2", PROSE + " Call 415-555-0132."])
+        w.writerow(["3", "ok"])
+    cfg = tmp_path / "clean.yaml"
+    cfg.write_text("min_words: 5\npii_operator: redact\n")
+    out = tmp_path / "out"
+    dry = nlpforge("clean", "--input", str(src), "--text-field", "body", "--config", str(cfg), "--dry-run")
+    assert "dry run" in dry.stdout and not out.exists()
+    nlpforge("clean", "--input", str(src), "--text-field", "body", "--config", str(cfg), "--output", str(out), "--set", "quality.preset=off")
+    kept = [json.loads(x) for x in (out / "corpus.jsonl").read_text().splitlines()]
+    assert [k["id"] for k in kept] == ["1"] and kept[0]["body"].endswith("Call .")
+    assert sorted(json.loads(x)["reason"] for x in (out / "rejects.jsonl").read_text().splitlines()) == ["duplicate", "too_short"]
+    bad = nlpforge("clean", "--input", str(src), "--output", str(out), "--set", "min_word=3", check=False)
+    assert bad.returncode == 2 and "did you mean 'min_words'" in bad.stderr
