@@ -64,9 +64,10 @@ def _show_sample(r) -> None:  # noqa: ANN001
     tok = load_tokenizer(r)
     cleaner = Cleaner(r.data, r.clean)
     for doc in read(r.data.inputs, r.data.text_field):
-        record, _, _ = cleaner(doc)
+        record, text, _ = cleaner(doc)
         if record is None:
             continue
+        record, _ = cleaner.anonymize_record(record, text, [])
         ids, mask = render(tok, record[r.data.messages_field])
         out.print(f"\nOne training sample ({doc.source}), {len(ids)} tokens, {sum(mask)} with loss (in green, between double brackets):")
         out.print(format_sample(tok, ids, mask), highlight=False)

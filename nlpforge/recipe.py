@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nlpforge.errors import RecipeError
 
-PiiEntity = Literal["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "URL", "US_SSN", "DATE_TIME"]
+PiiEntity = Literal[
+    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "URL", "US_SSN", "DATE_TIME",
+    "PERSON", "LOCATION", "NRP", "ORGANIZATION",  # from a trained spaCy pipeline's NER (clean.spacy_model)
+]
 PiiOperator = Literal["replace", "redact", "mask", "hash", "pseudonym"]
 
 
@@ -63,14 +66,32 @@ class NearDedupConfig(Strict):
     rows: int = Field(8, gt=0)
 
 
+class BoilerplateConfig(Strict):
+    enabled: bool = Field(False, description="drop lines that recur across many documents (signatures, disclaimers); format text only")
+    min_docs: int = Field(5, gt=1, description="a line is boilerplate when at least this many documents hold it ...")
+    min_fraction: float = Field(0.01, ge=0, le=1, description="... and at least this share of all documents")
+
+
+class DecontaminateConfig(Strict):
+    against: list[str] = Field([], description="eval/benchmark files whose text must not leak into training data")
+    ngram: int = Field(13, gt=0, description="drop a document sharing any word n-gram of this length with them")
+    text_field: str = "text"
+
+
 class CleanConfig(Strict):
     normalize: Literal["NFC", "NFKC"] = "NFKC"
     fix_mojibake: bool = Field(True, description="repair mis-decoded text with ftfy")
+    boilerplate: BoilerplateConfig = BoilerplateConfig()
     dedup: Literal["exact", "none"] = "exact"
     near_dedup: NearDedupConfig = NearDedupConfig()
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
     min_words: int = Field(3, ge=0)
     max_words: int = Field(100_000, gt=0)
     quality: QualityConfig = QualityConfig()
+    languages: list[str] | None = Field(None, description="ISO 639-1 codes to keep, e.g. [en]; offline identification (py3langid)")
+    language_min_words: int = Field(5, ge=1, description="texts shorter than this are not language-checked")
+    spacy_model: str | None = Field(None, description="trained spaCy pipeline (package name or path) whose NER feeds PII; default: blank English + sentencizer")
+    pii_terms: dict[str, list[str]] = Field({}, description="entity label -> exact terms to anonymise (spaCy EntityRuler)")
     pii: list[PiiEntity] = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN"]
     pii_operator: PiiOperator = "replace"
     pii_salt_env: str = Field("NLPFORGE_PII_SALT", description="environment variable holding the salt of the hash and pseudonym operators")

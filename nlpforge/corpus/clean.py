@@ -31,7 +31,7 @@ from datasketch import MinHash, MinHashLSH
 
 from nlpforge.console import track
 from nlpforge.corpus import quality
-from nlpforge.corpus.pii import Anonymizer
+from nlpforge.corpus.pii import Anonymizer, Span
 from nlpforge.corpus.readers import RawDoc, read
 from nlpforge.errors import DataError
 from nlpforge.recipe import CleanConfig, DataConfig
@@ -122,22 +122,80 @@ class NearDuplicates:
         return None
 
 
-class Cleaner:
-    """Turn one raw record into a cleaned record or a reject reason (everything but the
-    spaCy pass and dedup, which need batches and global state)."""
+SPACY_TO_PRESIDIO = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION", "NORP": "NRP", "ORG": "ORGANIZATION"}
+NER_ENTITIES = set(SPACY_TO_PRESIDIO.values())
 
-    def __init__(self, data: DataConfig, cfg: CleanConfig):
+
+def build_nlp(cfg: CleanConfig) -> spacy.Language:
+    """The one spaCy pipeline of the stage: blank English + sentencizer, or a trained
+    pipeline whose NER feeds PII; plus an EntityRuler for the user's term lists."""
+    wants_ner = NER_ENTITIES.intersection(cfg.pii)
+    if cfg.spacy_model:
+        try:
+            nlp = spacy.load(cfg.spacy_model, exclude=["lemmatizer", "tagger", "attribute_ruler"])
+        except OSError as exc:
+            raise DataError(f"clean.spacy_model: cannot load {cfg.spacy_model!r} (install the pipeline package or give its folder): {exc}") from None
+        if not nlp.has_pipe("parser") and not nlp.has_pipe("senter"):
+            nlp.add_pipe("sentencizer")
+    else:
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+    if wants_ner and not nlp.has_pipe("ner"):
+        raise DataError(f"clean.pii: {sorted(wants_ner)} need a trained spaCy pipeline with NER; set clean.spacy_model (e.g. en_core_web_sm)")
+    if cfg.pii_terms:
+        ruler = nlp.add_pipe("entity_ruler", before="ner" if nlp.has_pipe("ner") else None, config={"phrase_matcher_attr": "LOWER"})
+        ruler.add_patterns([{"label": label, "pattern": term} for label, terms in cfg.pii_terms.items() for term in terms])
+    return nlp
+
+
+def ner_spans(doc: spacy.tokens.Doc, cfg: CleanConfig) -> list[Span]:
+    spans = []
+    for ent in doc.ents:
+        label = ent.label_ if ent.label_ in cfg.pii_terms else SPACY_TO_PRESIDIO.get(ent.label_)
+        if label and (label in cfg.pii or label in cfg.pii_terms):
+            spans.append(Span(ent.start_char, ent.end_char, label, ent.text))
+    return spans
+
+
+def boilerplate_lines(data: DataConfig, cfg: CleanConfig) -> set[str]:
+    """Lines held by many documents (a first streaming pass over the inputs)."""
+    if not (cfg.boilerplate.enabled and data.format == "text"):
+        return set()
+    counts: Counter = Counter()
+    n_docs = 0
+    for doc in read(data.inputs, data.text_field):
+        value = (doc.record or {}).get(data.text_field)
+        if isinstance(value, str):
+            n_docs += 1
+            counts.update({line for line in normalize_text(value, cfg.normalize, cfg.fix_mojibake).split("\n") if line.strip()})
+    floor = max(cfg.boilerplate.min_docs, cfg.boilerplate.min_fraction * n_docs)
+    return {line for line, n in counts.items() if n >= floor}
+
+
+class Cleaner:
+    """Turn one raw record into a normalised record or a reject reason (the steps that need
+    no corpus-wide state; anonymisation follows the spaCy pass, which finds NER entities)."""
+
+    def __init__(self, data: DataConfig, cfg: CleanConfig, boilerplate: set[str] | None = None):
         self.data, self.cfg = data, cfg
+        self.boilerplate = boilerplate or set()
+        self.boilerplate_removed = 0
         salt = os.environ.get(cfg.pii_salt_env, "")
         if cfg.pii_operator in ("hash", "pseudonym") and not salt:
             raise DataError(f"clean.pii_operator={cfg.pii_operator} needs a secret salt in the environment variable {cfg.pii_salt_env} (clean.pii_salt_env)")
         self.anonymize = Anonymizer(cfg.pii, cfg.pii_operator, salt)
 
-    def text_of(self, value: str) -> str:
-        return self.anonymize(normalize_text(value, self.cfg.normalize, self.cfg.fix_mojibake))
+    def normalize(self, value: str) -> str:
+        text = normalize_text(value, self.cfg.normalize, self.cfg.fix_mojibake)
+        if self.boilerplate:
+            lines = text.split("\n")
+            kept = [line for line in lines if line not in self.boilerplate]
+            self.boilerplate_removed += len(lines) - len(kept)
+            text = "\n".join(kept).strip()
+        return text
 
     def __call__(self, doc: RawDoc) -> tuple[dict | None, str, str | None]:
-        """``(record, joined text, reject reason)``"""
+        """``(normalised record, its text, reject reason)``; for chat, the text joins the turns with newlines."""
         if doc.record is None:
             return None, "", doc.error
         record = doc.record
@@ -145,22 +203,81 @@ class Cleaner:
             problem = check_messages(record, self.data.messages_field)
             if problem:
                 return None, "", problem
-            messages = [{"role": m["role"], "content": self.text_of(m["content"])} for m in record[self.data.messages_field]]
+            messages = [{"role": m["role"], "content": normalize_text(m["content"], self.cfg.normalize, self.cfg.fix_mojibake)} for m in record[self.data.messages_field]]
             record = {**record, self.data.messages_field: messages}
             return record, "\n".join(m["content"] for m in messages), None
         value = record.get(self.data.text_field)
         if not isinstance(value, str):
             return None, "", f"invalid_schema: no string '{self.data.text_field}' field (data.text_field)"
-        text = self.text_of(value)
+        text = self.normalize(value)
         return {**record, self.data.text_field: text}, text, None
+
+    def anonymize_record(self, record: dict, text: str, spans: list[Span]) -> tuple[dict, str]:
+        """Anonymise the record's text(s), with NER spans given as offsets into ``text``."""
+        if self.data.format == "text":
+            new = self.anonymize(text, spans)
+            return {**record, self.data.text_field: new}, new
+        messages, pos = [], 0
+        for m in record[self.data.messages_field]:
+            end = pos + len(m["content"])
+            mine = [Span(sp.start - pos, sp.end - pos, sp.entity, sp.text) for sp in spans if pos <= sp.start and sp.end <= end]
+            messages.append({"role": m["role"], "content": self.anonymize(m["content"], mine)})
+            pos = end + 1  # the joining newline
+        return {**record, self.data.messages_field: messages}, "\n".join(m["content"] for m in messages)
+
+
+class LanguageFilter:
+    """Offline language identification: py3langid ships its model inside the package."""
+
+    def __init__(self, languages: list[str], min_words: int):
+        from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+        self.identifier = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+        self.languages, self.min_words = set(languages), min_words
+
+    def __call__(self, text: str, n_words: int) -> str | None:
+        if n_words < self.min_words:
+            return None
+        lang, prob = self.identifier.classify(text)
+        if lang in self.languages:
+            return None
+        return f"language: detected {lang} (p={prob:.2f}); clean.languages={sorted(self.languages)}"
+
+
+class Contamination:
+    """Word n-grams of eval/benchmark texts; a training document sharing one is dropped."""
+
+    def __init__(self, paths: list[str], n: int, text_field: str):
+        self.n, self.grams, self.origin = n, set(), {}
+        for doc in read(paths, text_field):
+            record = doc.record or {}
+            value = record.get(text_field)
+            if value is None and isinstance(record.get("messages"), list):
+                value = "\n".join(str(m.get("content", "")) for m in record["messages"] if isinstance(m, dict))
+            if isinstance(value, str):
+                for g in self._grams(value):
+                    self.grams.add(g)
+                    self.origin.setdefault(g, doc.source)
+
+    def _grams(self, text: str) -> Iterator[int]:
+        words = _WORD.findall(text.lower())
+        for i in range(len(words) - self.n + 1):
+            yield hash(" ".join(words[i : i + self.n]))
+
+    def __call__(self, text: str) -> str | None:
+        for g in self._grams(text):
+            if g in self.grams:
+                return f"contaminated: shares a {self.n}-word span with {self.origin[g]}"
+        return None
 
 
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:
     """Clean ``data.inputs`` into ``out_dir``; with ``out_dir=None`` (a dry run) write nothing
     and return the report."""
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    cleaner = Cleaner(data, cfg)
+    nlp = build_nlp(cfg)
+    cleaner = Cleaner(data, cfg, boilerplate_lines(data, cfg))
+    language = LanguageFilter(cfg.languages, cfg.language_min_words) if cfg.languages else None
+    contamination = Contamination(cfg.decontaminate.against, cfg.decontaminate.ngram, cfg.decontaminate.text_field) if cfg.decontaminate.against else None
     limits = quality.thresholds(cfg.quality.preset, cfg.quality.overrides)
     rep_min_words = quality.REPETITION_MIN_WORDS[cfg.quality.preset]
     near = NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
@@ -200,6 +317,7 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                 # the raw line may hold PII too: anonymise it before it lands in the rejects file
                 reject(raw.source, reason or "invalid", cleaner.anonymize(raw.raw.strip()))
                 continue
+            record, text = cleaner.anonymize_record(record, text, ner_spans(spacy_doc, cfg))
             words = [t.text for t in spacy_doc if not (t.is_punct or t.is_space)]
             n_sents = sum(1 for _ in spacy_doc.sents)
             words_before.append(len(words))
@@ -212,6 +330,10 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
             failed = quality.check(text, words, n_sents, limits, rep_min_words)
             if failed:
                 reject(raw.source, failed[1], text)
+                continue
+            problem = (language and language(text, len(words))) or (contamination and contamination(text))
+            if problem:
+                reject(raw.source, problem, text)
                 continue
             if cfg.dedup == "exact":
                 content = record[data.messages_field] if data.format == "messages" else text
@@ -242,6 +364,7 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
         "rejected": {k: {"docs": rejected[k], "chars": rejected_chars[k], "examples": examples[k]} for k in sorted(rejected)},
         "pii_redacted": dict(sorted(cleaner.anonymize.counts.items())),
         "pii_operator": cfg.pii_operator,
+        "boilerplate_lines_removed": cleaner.boilerplate_removed,
         "quality_preset": cfg.quality.preset,
         "words_before": _stats(words_before),
         "words_after": _stats(words_after),
@@ -249,7 +372,32 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
     }
     if out_dir is not None:
         atomic_write_json(out_dir / "report.json", report)
+        plot_lengths(words_before, words_after, out_dir / "lengths.png")
     return report
+
+
+def plot_lengths(before: list[int], after: list[int], path: Path) -> None:
+    """Histogram of document lengths (words) before and after cleaning."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    top = max(before + after + [1])
+    bins = np.unique(np.geomspace(1, top + 1, 40).astype(int))
+    ax.hist(before, bins=bins, alpha=0.5, label=f"input ({len(before)})")
+    ax.hist(after, bins=bins, alpha=0.7, label=f"kept ({len(after)})")
+    ax.set_xscale("log")
+    ax.set_xlabel("words per document")
+    ax.set_ylabel("documents")
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
 
 
 class _Null:

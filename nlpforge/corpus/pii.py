@@ -25,14 +25,17 @@ _EDGE_L, _EDGE_R = r"(?<![\w\-/.])", r"(?![\w\-]|\.\d)"
 PATTERNS: dict[str, re.Pattern] = {
     "EMAIL_ADDRESS": re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])"),
     "URL": re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]]"),
-    "CREDIT_CARD": re.compile(_EDGE_L + r"(?:\d[ -]?){12,18}\d" + _EDGE_R),
+    "CREDIT_CARD": re.compile(_EDGE_L + r"(?<![A-Z0-9]{4} )(?:\d[ -]?){12,18}\d" + _EDGE_R),
     "IBAN_CODE": re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
     "IP_ADDRESS": re.compile(r"(?<![\w.:])(?:(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(?![\w.:])"),
     "US_SSN": re.compile(_EDGE_L + r"\d{3}[- ]\d{2}[- ]\d{4}" + _EDGE_R),
     "PHONE_NUMBER": re.compile(
-        _EDGE_L + r"(?:\+\d{1,3}[ .-]?)?"  # country code
-        r"(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])"  # area code
-        r"\d{2,4}(?:[ .-]?\d{2,4}){1,2}" + _EDGE_R
+        # not the tail of an IBAN-like run of 4-character groups ("NL67 VKOC 2312 6783 50")
+        _EDGE_L + r"(?<![A-Z0-9]{4} )"
+        r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{1,4}){1,5}"  # international, +country code
+        r"|(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]?\d{4}"  # North American
+        r"|0\d{1,4}[ .-]\d{2,4}(?:[ .-]?\d{2,4}){1,3})"  # national with a trunk 0 (UK, EU)
+        + _EDGE_R
     ),
     "DATE_TIME": re.compile(
         r"\b(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?"
@@ -86,7 +89,9 @@ def _phone_ok(text: str) -> bool:
     # national numbers have 10 or 11 digits; longer runs must carry a +country code, so
     # account numbers and Luhn-failing card numbers are not taken for phones
     digits = sum(c.isdigit() for c in text)
-    return 10 <= digits <= 11 or (text.startswith("+") and digits <= 15)
+    if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", text):  # a dotted quad is an (invalid) IPv4, not a phone
+        return False
+    return 10 <= digits <= 11 or (text.startswith("+") and 8 <= digits <= 15)
 
 
 VALIDATORS: dict[str, Callable[[str], bool]] = {
@@ -109,7 +114,8 @@ class Span:
     text: str
 
 
-def find_pii(text: str, entities: list[str] | tuple[str, ...]) -> list[Span]:
+def find_pii(text: str, entities: list[str] | tuple[str, ...], extra: list[Span] | tuple[Span, ...] = ()) -> list[Span]:
+    """Validated pattern matches first, then ``extra`` spans (NER, term lists) where free."""
     spans: list[Span] = []
     for entity in PRIORITY:
         if entity not in entities:
@@ -121,6 +127,9 @@ def find_pii(text: str, entities: list[str] | tuple[str, ...]) -> list[Span]:
             if any(s.start < m.end() and m.start() < s.end for s in spans):
                 continue
             spans.append(Span(m.start(), m.end(), entity, m.group()))
+    for e in extra:
+        if not any(s.start < e.end and e.start < s.end for s in spans):
+            spans.append(e)
     return sorted(spans, key=lambda s: s.start)
 
 
@@ -154,9 +163,9 @@ class Anonymizer:
             return self._digest(span.text)[:16]
         return pseudonym(span.entity, self._digest(span.text))
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, extra: list[Span] | tuple[Span, ...] = ()) -> str:
         out, pos = [], 0
-        for span in find_pii(text, self.entities):
+        for span in find_pii(text, self.entities, extra):
             out.append(text[pos : span.start])
             out.append(self._replacement(span))
             self.counts[span.entity] += 1
