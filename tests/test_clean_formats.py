@@ -233,3 +233,15 @@ def test_report_has_a_length_histogram(tmp_path: Path) -> None:
     _clean_texts(tmp_path, [PROSE, "ok"])
     png = (tmp_path / "out/lengths.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_two_processes_give_the_same_output_as_one(tmp_path: Path) -> None:
+    from conftest import ROOT
+
+    data = DataConfig(inputs=[str(ROOT / "corpora/support/conversations.jsonl")])
+    cfg = {"max_words": 400, "batch_size": 64, "near_dedup": {"enabled": True}}
+    one = run_clean(data, CleanConfig(**cfg), tmp_path / "one")
+    two = run_clean(data, CleanConfig(**cfg, n_process=2), tmp_path / "two")
+    assert one == two and one["kept_docs"] > 500
+    for name in ("corpus.jsonl", "rejects.jsonl"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import statistics
 import unicodedata
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -271,35 +273,118 @@ class Contamination:
         return None
 
 
+@dataclass
+class Result:
+    """What the per-document steps decided about one input record."""
+
+    source: str
+    record: dict | None  # the cleaned record, or None when rejected
+    text: str  # cleaned text (or the anonymised raw line of an unparsable record)
+    reject: str | None
+    words: int | None = None
+    sentences: int = 0
+    pii: dict = field(default_factory=dict)
+    boilerplate_lines: int = 0
+
+
+class DocProcessor:
+    """Every per-document step (normalise, spaCy pass, anonymise, length, quality, language,
+    contamination) as one pure function over a batch of records, so it runs the same in
+    this process, in a process pool (``clean.n_process``), or under Ray Data's
+    ``map_batches``. Only dedup, which needs the whole corpus, stays outside."""
+
+    def __init__(self, data: DataConfig, cfg: CleanConfig, boilerplate: set[str]):
+        self.data, self.cfg = data, cfg
+        self.nlp = build_nlp(cfg)
+        self.cleaner = Cleaner(data, cfg, boilerplate)
+        self.language = LanguageFilter(cfg.languages, cfg.language_min_words) if cfg.languages else None
+        self.contamination = Contamination(cfg.decontaminate.against, cfg.decontaminate.ngram, cfg.decontaminate.text_field) if cfg.decontaminate.against else None
+        self.limits = quality.thresholds(cfg.quality.preset, cfg.quality.overrides)
+        self.rep_min_words = quality.REPETITION_MIN_WORDS[cfg.quality.preset]
+
+    def __call__(self, batch: list[RawDoc]) -> list[Result]:
+        cfg, cleaner = self.cfg, self.cleaner
+        normalised = []
+        for raw in batch:
+            before = cleaner.boilerplate_removed
+            normalised.append((*cleaner(raw), cleaner.boilerplate_removed - before))
+        out = []
+        for raw, (record, text, reason, boiler), doc in zip(batch, normalised, self.nlp.pipe(t for _, t, _, _ in normalised)):
+            counts = cleaner.anonymize.counts
+            before = Counter(counts)
+            if record is None:
+                # the raw line may hold PII too: anonymise it before it lands in the rejects file
+                out.append(Result(raw.source, None, cleaner.anonymize(raw.raw.strip()), reason or "invalid", pii=dict(counts - before)))
+                continue
+            record, text = cleaner.anonymize_record(record, text, ner_spans(doc, cfg))
+            words = [t.text for t in doc if not (t.is_punct or t.is_space)]
+            n_sents = sum(1 for _ in doc.sents)
+            problem = None
+            if len(words) < cfg.min_words:
+                problem = f"too_short: {len(words)} words < clean.min_words={cfg.min_words}"
+            elif len(words) > cfg.max_words:
+                problem = f"too_long: {len(words)} words > clean.max_words={cfg.max_words}"
+            else:
+                failed = quality.check(text, words, n_sents, self.limits, self.rep_min_words)
+                problem = (failed and failed[1]) or (self.language and self.language(text, len(words))) or (self.contamination and self.contamination(text))
+            out.append(Result(raw.source, None if problem else record, text, problem or None, len(words), n_sents, dict(counts - before), boiler))
+        return out
+
+
+_WORKER: DocProcessor | None = None
+
+
+def _init_worker(data: DataConfig, cfg: CleanConfig, boilerplate: set[str]) -> None:
+    global _WORKER
+    _WORKER = DocProcessor(data, cfg, boilerplate)
+
+
+def _work(batch: list[RawDoc]) -> list[Result]:
+    assert _WORKER is not None
+    return _WORKER(batch)
+
+
+def _batches(docs: Iterator[RawDoc], size: int) -> Iterator[list[RawDoc]]:
+    batch: list[RawDoc] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def processed(data: DataConfig, cfg: CleanConfig, boilerplate: set[str]) -> Iterator[Result]:
+    """Results in input order, from ``clean.n_process`` processes."""
+    batches = _batches(read(data.inputs, data.text_field), cfg.batch_size)
+    if cfg.n_process == 1:
+        worker = DocProcessor(data, cfg, boilerplate)
+        for batch in batches:
+            yield from worker(batch)
+        return
+    ctx = multiprocessing.get_context("spawn")  # no forked copies of torch/spaCy threads
+    with ctx.Pool(cfg.n_process, initializer=_init_worker, initargs=(data, cfg, boilerplate)) as pool:
+        for results in pool.imap(_work, batches, chunksize=1):
+            yield from results
+
+
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:
     """Clean ``data.inputs`` into ``out_dir``; with ``out_dir=None`` (a dry run) write nothing
     and return the report."""
-    nlp = build_nlp(cfg)
-    cleaner = Cleaner(data, cfg, boilerplate_lines(data, cfg))
-    language = LanguageFilter(cfg.languages, cfg.language_min_words) if cfg.languages else None
-    contamination = Contamination(cfg.decontaminate.against, cfg.decontaminate.ngram, cfg.decontaminate.text_field) if cfg.decontaminate.against else None
-    limits = quality.thresholds(cfg.quality.preset, cfg.quality.overrides)
-    rep_min_words = quality.REPETITION_MIN_WORDS[cfg.quality.preset]
+    build_nlp(cfg)  # fail on a bad pipeline or PII setting before any work starts
+    Cleaner(data, cfg)
     near = NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
 
     rejected: Counter = Counter()
     rejected_chars: Counter = Counter()
     examples: dict[str, list[str]] = {}
+    pii: Counter = Counter()
     words_before: list[int] = []
     words_after: list[int] = []
     seen: dict[str, str] = {}
-    kept = sentences = 0
+    kept = sentences = boilerplate_removed = 0
 
-    buffer: deque = deque()
-
-    def texts() -> Iterator[str]:
-        # the spaCy pass reads texts while the loop below pops the records, in order
-        for doc in read(data.inputs, data.text_field):
-            record, text, reason = cleaner(doc)
-            buffer.append((doc, record, text, reason))
-            yield text
-
-    docs = nlp.pipe(texts(), batch_size=cfg.batch_size, n_process=cfg.n_process)
     with _sink(out_dir, "corpus.jsonl") as kept_f, _sink(out_dir, "rejects.jsonl") as rej_f:
 
         def reject(source: str, reason: str, text: str) -> None:
@@ -311,46 +396,31 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
             rej_f.write(json.dumps({"source": source, "reason": key, "detail": reason, "text": text[:2000]}, ensure_ascii=False) + "\n")
 
         total = count_records(data.inputs, data.text_field)
-        for spacy_doc in track(docs, total, "clean"):
-            raw, record, text, reason = buffer.popleft()
-            if record is None:
-                # the raw line may hold PII too: anonymise it before it lands in the rejects file
-                reject(raw.source, reason or "invalid", cleaner.anonymize(raw.raw.strip()))
+        for res in track(processed(data, cfg, boilerplate_lines(data, cfg)), total, "clean"):
+            pii.update(res.pii)
+            boilerplate_removed += res.boilerplate_lines
+            if res.words is not None:
+                words_before.append(res.words)
+            if res.record is None:
+                reject(res.source, res.reject or "invalid", res.text)
                 continue
-            record, text = cleaner.anonymize_record(record, text, ner_spans(spacy_doc, cfg))
-            words = [t.text for t in spacy_doc if not (t.is_punct or t.is_space)]
-            n_sents = sum(1 for _ in spacy_doc.sents)
-            words_before.append(len(words))
-            if len(words) < cfg.min_words:
-                reject(raw.source, f"too_short: {len(words)} words < clean.min_words={cfg.min_words}", text)
-                continue
-            if len(words) > cfg.max_words:
-                reject(raw.source, f"too_long: {len(words)} words > clean.max_words={cfg.max_words}", text)
-                continue
-            failed = quality.check(text, words, n_sents, limits, rep_min_words)
-            if failed:
-                reject(raw.source, failed[1], text)
-                continue
-            problem = (language and language(text, len(words))) or (contamination and contamination(text))
-            if problem:
-                reject(raw.source, problem, text)
-                continue
+            record, text = res.record, res.text
             if cfg.dedup == "exact":
                 content = record[data.messages_field] if data.format == "messages" else text
                 key = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
                 if key in seen:
-                    reject(raw.source, f"duplicate: same content as {seen[key]}", text)
+                    reject(res.source, f"duplicate: same content as {seen[key]}", text)
                     continue
-                seen[key] = raw.source
+                seen[key] = res.source
             if near is not None:
-                hit = near.seen(raw.source, text)
+                hit = near.seen(res.source, text)
                 if hit:
-                    reject(raw.source, f"near_duplicate: estimated Jaccard {hit[1]:.2f} with {hit[0]}", text)
+                    reject(res.source, f"near_duplicate: estimated Jaccard {hit[1]:.2f} with {hit[0]}", text)
                     continue
             kept += 1
-            words_after.append(len(words))
-            sentences += n_sents
-            kept_f.write(json.dumps({**record, "source": raw.source}, ensure_ascii=False, default=str) + "\n")
+            words_after.append(res.words or 0)
+            sentences += res.sentences
+            kept_f.write(json.dumps({**record, "source": res.source}, ensure_ascii=False, default=str) + "\n")
 
     n_rejected = sum(rejected.values())
     if total is not None and kept + n_rejected != total:
@@ -362,9 +432,9 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
         "kept_docs": kept,
         "rejected_docs": n_rejected,
         "rejected": {k: {"docs": rejected[k], "chars": rejected_chars[k], "examples": examples[k]} for k in sorted(rejected)},
-        "pii_redacted": dict(sorted(cleaner.anonymize.counts.items())),
+        "pii_redacted": dict(sorted(pii.items())),
         "pii_operator": cfg.pii_operator,
-        "boilerplate_lines_removed": cleaner.boilerplate_removed,
+        "boilerplate_lines_removed": boilerplate_removed,
         "quality_preset": cfg.quality.preset,
         "words_before": _stats(words_before),
         "words_after": _stats(words_after),
