@@ -42,6 +42,7 @@ class DataConfig(Strict):
 class QualityConfig(Strict):
     preset: Literal["domain", "web", "off"] = Field("domain", description="domain: keeps code, tables, short records; web: published thresholds")
     overrides: dict[str, float | None] = Field({}, description="rule name -> threshold (null switches the rule off)")
+    c4_lines: bool | None = Field(None, description="drop lines failing C4's line rules (format text); default: on for the web preset only")
 
     @field_validator("preset", mode="before")
     @classmethod
@@ -85,6 +86,7 @@ class CleanConfig(Strict):
     dedup: Literal["exact", "none"] = "exact"
     near_dedup: NearDedupConfig = NearDedupConfig()
     decontaminate: DecontaminateConfig = DecontaminateConfig()
+    sentence_dedup: int | None = Field(None, gt=0, description="C4: keep only the first occurrence of any span of this many sentences (3 in C4); format text only")
     min_words: int = Field(3, ge=0)
     max_words: int = Field(100_000, gt=0)
     quality: QualityConfig = QualityConfig()
@@ -92,6 +94,18 @@ class CleanConfig(Strict):
     language_min_words: int = Field(5, ge=1, description="texts shorter than this are not language-checked")
     spacy_model: str | None = Field(None, description="trained spaCy pipeline (package name or path) whose NER feeds PII; default: blank English + sentencizer")
     pii_terms: dict[str, list[str]] = Field({}, description="entity label -> exact terms to anonymise (spaCy EntityRuler)")
+    pii_patterns: dict[str, str] = Field({}, description="entity label -> regular expression to anonymise (e.g. internal account ids)")
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> CleanConfig:
+        import re
+
+        for label, pattern in self.pii_patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pii_patterns.{label}: not a valid regular expression: {exc}") from None
+        return self
     pii: list[PiiEntity] = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN"]
     pii_operator: PiiOperator = "replace"
     pii_salt_env: str = Field("NLPFORGE_PII_SALT", description="environment variable holding the salt of the hash and pseudonym operators")

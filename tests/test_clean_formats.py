@@ -245,3 +245,24 @@ def test_two_processes_give_the_same_output_as_one(tmp_path: Path) -> None:
     assert one == two and one["kept_docs"] > 500
     for name in ("corpus.jsonl", "rejects.jsonl"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_repeated_three_sentence_spans_are_kept_once(tmp_path: Path) -> None:
+    shared = "Reset the fan first. Hold the button for ten seconds. Release it when the light blinks."
+    texts = [f"Ticket one is about noise. {shared}", f"{shared} Ticket two also mentions the cord.", shared]
+    report, kept, rejects = _clean_texts(tmp_path, texts, sentence_dedup=3, min_words=1)
+    assert kept[0]["text"] == texts[0]
+    assert kept[1]["text"] == "Ticket two also mentions the cord."
+    assert [r["reason"] for r in rejects] == ["sentence_dedup"]
+    assert report["repeated_sentences_removed"] == 6
+
+
+def test_web_preset_drops_c4_lines_and_user_patterns_are_anonymised(tmp_path: Path) -> None:
+    text = PROSE + "\nAccept cookies\nThis site uses cookies to improve your experience.\nPlease enable JavaScript to continue.\nCustomer ACC-00912 asked again."
+    report, kept, _ = _clean_texts(tmp_path, [text], quality={"preset": "web", "overrides": {"gopher_min_words": 10, "c4_min_sentences": 1}}, pii_patterns={"ACCOUNT_ID": r"ACC-\d{5}"})
+    out = kept[0]["text"]
+    assert "cookies" not in out and "JavaScript" not in out and out.startswith(PROSE)
+    assert out.endswith("Customer <ACCOUNT_ID> asked again.") and report["pii_redacted"] == {"ACCOUNT_ID": 1}
+    assert report["c4_lines_removed"] == 3
+    with pytest.raises(Exception, match="pii_patterns.BAD: not a valid regular expression"):
+        CleanConfig(pii_patterns={"BAD": "("})

@@ -21,8 +21,10 @@ import os
 import re
 import statistics
 import unicodedata
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +184,10 @@ class Cleaner:
         self.data, self.cfg = data, cfg
         self.boilerplate = boilerplate or set()
         self.boilerplate_removed = 0
+        c4 = cfg.quality.c4_lines
+        self.c4_lines = (cfg.quality.preset == "web") if c4 is None else c4
+        self.c4_removed = 0
+        self.patterns = {label: re.compile(p) for label, p in cfg.pii_patterns.items()}
         salt = os.environ.get(cfg.pii_salt_env, "")
         if cfg.pii_operator in ("hash", "pseudonym") and not salt:
             raise DataError(f"clean.pii_operator={cfg.pii_operator} needs a secret salt in the environment variable {cfg.pii_salt_env} (clean.pii_salt_env)")
@@ -194,7 +200,15 @@ class Cleaner:
             kept = [line for line in lines if line not in self.boilerplate]
             self.boilerplate_removed += len(lines) - len(kept)
             text = "\n".join(kept).strip()
+        if self.c4_lines:
+            lines = [line for line in text.split("\n") if line.strip()]
+            kept = [line for line in lines if quality.c4_line_ok(line)]
+            self.c4_removed += len(lines) - len(kept)
+            text = "\n".join(kept)
         return text
+
+    def pattern_spans(self, text: str) -> list[Span]:
+        return [Span(m.start(), m.end(), label, m.group()) for label, rx in self.patterns.items() for m in rx.finditer(text) if m.end() > m.start()]
 
     def __call__(self, doc: RawDoc) -> tuple[dict | None, str, str | None]:
         """``(normalised record, its text, reject reason)``; for chat, the text joins the turns with newlines."""
@@ -217,13 +231,13 @@ class Cleaner:
     def anonymize_record(self, record: dict, text: str, spans: list[Span]) -> tuple[dict, str]:
         """Anonymise the record's text(s), with NER spans given as offsets into ``text``."""
         if self.data.format == "text":
-            new = self.anonymize(text, spans)
+            new = self.anonymize(text, self.pattern_spans(text) + spans)
             return {**record, self.data.text_field: new}, new
         messages, pos = [], 0
         for m in record[self.data.messages_field]:
             end = pos + len(m["content"])
             mine = [Span(sp.start - pos, sp.end - pos, sp.entity, sp.text) for sp in spans if pos <= sp.start and sp.end <= end]
-            messages.append({"role": m["role"], "content": self.anonymize(m["content"], mine)})
+            messages.append({"role": m["role"], "content": self.anonymize(m["content"], self.pattern_spans(m["content"]) + mine)})
             pos = end + 1  # the joining newline
         return {**record, self.data.messages_field: messages}, "\n".join(m["content"] for m in messages)
 
@@ -284,7 +298,8 @@ class Result:
     words: int | None = None
     sentences: int = 0
     pii: dict = field(default_factory=dict)
-    boilerplate_lines: int = 0
+    lines_removed: tuple[int, int] = (0, 0)  # boilerplate lines, C4 lines
+    sentence_spans: list[tuple[int, int]] = field(default_factory=list)  # offsets into text, for sentence dedup
 
 
 class DocProcessor:
@@ -301,13 +316,17 @@ class DocProcessor:
         self.contamination = Contamination(cfg.decontaminate.against, cfg.decontaminate.ngram, cfg.decontaminate.text_field) if cfg.decontaminate.against else None
         self.limits = quality.thresholds(cfg.quality.preset, cfg.quality.overrides)
         self.rep_min_words = quality.REPETITION_MIN_WORDS[cfg.quality.preset]
+        self.splitter = None
+        if cfg.sentence_dedup and data.format == "text":
+            self.splitter = spacy.blank("en")
+            self.splitter.add_pipe("sentencizer")
 
     def __call__(self, batch: list[RawDoc]) -> list[Result]:
         cfg, cleaner = self.cfg, self.cleaner
         normalised = []
         for raw in batch:
-            before = cleaner.boilerplate_removed
-            normalised.append((*cleaner(raw), cleaner.boilerplate_removed - before))
+            before = (cleaner.boilerplate_removed, cleaner.c4_removed)
+            normalised.append((*cleaner(raw), (cleaner.boilerplate_removed - before[0], cleaner.c4_removed - before[1])))
         out = []
         for raw, (record, text, reason, boiler), doc in zip(batch, normalised, self.nlp.pipe(t for _, t, _, _ in normalised)):
             counts = cleaner.anonymize.counts
@@ -327,8 +346,36 @@ class DocProcessor:
             else:
                 failed = quality.check(text, words, n_sents, self.limits, self.rep_min_words)
                 problem = (failed and failed[1]) or (self.language and self.language(text, len(words))) or (self.contamination and self.contamination(text))
-            out.append(Result(raw.source, None if problem else record, text, problem or None, len(words), n_sents, dict(counts - before), boiler))
+            spans = [(st.start_char, st.end_char) for st in self.splitter(text).sents] if self.splitter and not problem else []
+            out.append(Result(raw.source, None if problem else record, text, problem or None, len(words), n_sents, dict(counts - before), boiler, spans))
         return out
+
+
+class SentenceSpans:
+    """C4's sentence dedup: every run of ``n`` consecutive sentences is kept only where it
+    first occurs in the corpus; later copies are cut out of their documents."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, set()
+
+    def __call__(self, text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
+        sents = [text[a:b] for a, b in spans]
+        drop = [False] * len(sents)
+        for i in range(len(sents) - self.n + 1):
+            key = hashlib.sha256("\x00".join(" ".join(s.lower().split()) for s in sents[i : i + self.n]).encode()).digest()
+            if key in self.seen:
+                drop[i : i + self.n] = [True] * self.n
+            else:
+                self.seen.add(key)
+        if not any(drop):
+            return text, 0
+        pieces, pos = [], 0
+        for (a, b), d in zip(spans, drop):
+            if d:
+                pieces.append(text[pos:a])
+                pos = b
+        pieces.append(text[pos:])
+        return normalize_text("".join(pieces)), sum(drop)
 
 
 _WORKER: DocProcessor | None = None
@@ -363,10 +410,25 @@ def processed(data: DataConfig, cfg: CleanConfig, boilerplate: set[str]) -> Iter
         for batch in batches:
             yield from worker(batch)
         return
+    # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies raises
+    # BrokenProcessPool here instead of being respawned forever. At most 2 batches per
+    # process are in flight, so memory stays flat however large the corpus is.
     ctx = multiprocessing.get_context("spawn")  # no forked copies of torch/spaCy threads
-    with ctx.Pool(cfg.n_process, initializer=_init_worker, initargs=(data, cfg, boilerplate)) as pool:
-        for results in pool.imap(_work, batches, chunksize=1):
-            yield from results
+    with ProcessPoolExecutor(cfg.n_process, mp_context=ctx, initializer=_init_worker, initargs=(data, cfg, boilerplate)) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append(pool.submit(_work, batch))
+            if len(pending) >= 2 * cfg.n_process:
+                yield from _result(pending.popleft())
+        while pending:
+            yield from _result(pending.popleft())
+
+
+def _result(future: Future) -> list[Result]:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        raise DataError(f"clean: a worker process died ({exc}); rerun with clean.n_process=1 to see the error") from None
 
 
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:
@@ -375,6 +437,8 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
     build_nlp(cfg)  # fail on a bad pipeline or PII setting before any work starts
     Cleaner(data, cfg)
     near = NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
+    sentence_spans = SentenceSpans(cfg.sentence_dedup) if cfg.sentence_dedup and data.format == "text" else None
+    sentences_removed = 0
 
     rejected: Counter = Counter()
     rejected_chars: Counter = Counter()
@@ -383,7 +447,7 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
     words_before: list[int] = []
     words_after: list[int] = []
     seen: dict[str, str] = {}
-    kept = sentences = boilerplate_removed = 0
+    kept = sentences = boilerplate_removed = c4_removed = 0
 
     with _sink(out_dir, "corpus.jsonl") as kept_f, _sink(out_dir, "rejects.jsonl") as rej_f:
 
@@ -398,7 +462,8 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
         total = count_records(data.inputs, data.text_field)
         for res in track(processed(data, cfg, boilerplate_lines(data, cfg)), total, "clean"):
             pii.update(res.pii)
-            boilerplate_removed += res.boilerplate_lines
+            boilerplate_removed += res.lines_removed[0]
+            c4_removed += res.lines_removed[1]
             if res.words is not None:
                 words_before.append(res.words)
             if res.record is None:
@@ -412,6 +477,13 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                     reject(res.source, f"duplicate: same content as {seen[key]}", text)
                     continue
                 seen[key] = res.source
+            if sentence_spans is not None:
+                text, removed = sentence_spans(text, res.sentence_spans)
+                sentences_removed += removed
+                if removed and not text:
+                    reject(res.source, f"sentence_dedup: all {removed} sentences repeat earlier documents", res.text)
+                    continue
+                record = {**record, data.text_field: text}
             if near is not None:
                 hit = near.seen(res.source, text)
                 if hit:
@@ -435,6 +507,8 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
         "pii_redacted": dict(sorted(pii.items())),
         "pii_operator": cfg.pii_operator,
         "boilerplate_lines_removed": boilerplate_removed,
+        "repeated_sentences_removed": sentences_removed,
+        "c4_lines_removed": c4_removed,
         "quality_preset": cfg.quality.preset,
         "words_before": _stats(words_before),
         "words_after": _stats(words_after),

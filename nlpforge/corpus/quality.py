@@ -185,6 +185,24 @@ def check(text: str, words: list[str], n_sentences: int, limits: dict[str, float
     return None
 
 
+C4_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+
+
+def c4_line_ok(line: str) -> bool:
+    """C4's line rules: terminal punctuation, at least 3 words, no word over 1,000
+    characters, no "javascript", no cookie or privacy-policy boilerplate."""
+    stripped = line.strip()
+    words = stripped.split()
+    lower = stripped.lower()
+    return (
+        stripped.endswith(TERMINAL)
+        and len(words) >= 3
+        and all(len(w) <= 1000 for w in words)
+        and "javascript" not in lower
+        and not any(p in lower for p in C4_POLICY)
+    )
+
+
 def validate_names(overrides: dict[str, Any]) -> list[str]:
     import difflib
 
