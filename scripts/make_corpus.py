@@ -121,17 +121,20 @@ def answer(kind: str, product: tuple, order: str) -> str:
     raise ValueError(kind)
 
 
-def _phone(rng: random.Random) -> str:
+def phone(rng: random.Random, extra_formats: bool = False) -> str:
+    """A phone number in one of several layouts; ``extra_formats`` adds German and French
+    ones (off for the shipped corpus, whose bytes must not change)."""
     a, b, c = rng.randint(201, 989), rng.randint(200, 999), rng.randint(0, 9999)
-    return rng.choice(
-        [
-            f"+1 ({a}) {b}-{c:04d}",
-            f"{a}-{b}-{c:04d}",
-            f"({a}) {b} {c:04d}",
-            f"+44 20 {b:03d}{rng.randint(0, 9)} {c:04d}",
-            f"{a}.{b}.{c:04d}",
-        ]
-    )
+    formats = [
+        f"+1 ({a}) {b}-{c:04d}",
+        f"{a}-{b}-{c:04d}",
+        f"({a}) {b} {c:04d}",
+        f"+44 20 {b:03d}{rng.randint(0, 9)} {c:04d}",
+        f"{a}.{b}.{c:04d}",
+    ]
+    if extra_formats:
+        formats += [f"+49 30 {rng.randint(1000000, 99999999)}", f"+33 1 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"]
+    return rng.choice(formats)
 
 
 def _noise(text: str, rng: random.Random) -> str:
@@ -154,7 +157,7 @@ def conversation(rng: random.Random, fake: Faker) -> dict:
     order = f"NW-{rng.randint(100000, 999999)}"
     messages = [{"role": "system", "content": SYSTEM}]
     if rng.random() < 0.45:
-        greeting = rng.choice(GREETINGS).format(name=fake.name(), email=fake.email(), phone=_phone(rng))
+        greeting = rng.choice(GREETINGS).format(name=fake.name(), email=fake.email(), phone=phone(rng))
         messages += [
             {"role": "user", "content": _noise(greeting, rng)},
             {"role": "assistant", "content": GREETING_REPLY},

@@ -14,10 +14,14 @@ import argparse
 import json
 import random
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from faker import Faker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_corpus  # noqa: E402
 
 
 def _luhn_fail(rng: random.Random) -> str:
@@ -44,21 +48,6 @@ def _iban(rng: random.Random, valid: bool) -> str:
     return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4)) if rng.random() < 0.5 else iban
 
 
-def _phone(rng: random.Random, fake: Faker) -> str:
-    a, b, c = rng.randint(201, 989), rng.randint(200, 999), rng.randint(0, 9999)
-    return rng.choice(
-        [
-            f"+1 ({a}) {b}-{c:04d}",
-            f"{a}-{b}-{c:04d}",
-            f"({a}) {b}-{c:04d}",
-            f"{a}.{b}.{c:04d}",
-            f"+44 20 {b:03d}{rng.randint(0, 9)} {c:04d}",
-            f"+49 30 {rng.randint(1000000, 99999999)}",
-            f"+33 1 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
-        ]
-    )
-
-
 def _card(rng: random.Random, fake: Faker) -> str:
     number = fake.credit_card_number(card_type=rng.choice(["visa16", "mastercard", "amex", "discover"]))
     style = rng.random()
@@ -80,7 +69,7 @@ def _ssn(rng: random.Random, fake: Faker) -> str:
 
 VALUES: dict[str, Callable[[random.Random, Faker], str]] = {
     "EMAIL_ADDRESS": lambda rng, fake: fake.email() if rng.random() < 0.7 else fake.free_email(),
-    "PHONE_NUMBER": _phone,
+    "PHONE_NUMBER": lambda rng, fake: make_corpus.phone(rng, extra_formats=True),
     "CREDIT_CARD": _card,
     "IBAN_CODE": lambda rng, fake: _iban(rng, True),
     "IP_ADDRESS": lambda rng, fake: fake.ipv4() if rng.random() < 0.7 else fake.ipv6(),
