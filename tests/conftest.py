@@ -49,3 +49,11 @@ def quickstart_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     run_dir = tmp_path_factory.mktemp("runs") / "quickstart-chat"
     nlpforge("run", "recipes/quickstart-chat.yaml", "--quiet", "--run-dir", str(run_dir), "--set", f"model.path={tiny_model}")
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def classifier_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A MiniLM sequence-classification bundle (seeded, untrained head) in the bundle contract."""
+    import build_classifier_bundle
+
+    return build_classifier_bundle.build(tmp_path_factory.mktemp("models") / "classifier")
