@@ -62,7 +62,10 @@ def _eval(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
 
 
 def _export(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
+    from nlpforge.evals.gates import assert_gates_passed
     from nlpforge.export.bundle import run_export
+
+    assert_gates_passed(run.stage_dir("eval") / "results.json")
 
     return run_export(recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"), manifest, run.stage_dir("export"))
 

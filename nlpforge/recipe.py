@@ -144,11 +144,44 @@ class TrainConfig(Strict):
     threads: int | None = Field(None, gt=0, description="torch CPU threads; default: all cores")
 
 
+class GateConfig(Strict):
+    """Bounds one metric must meet for the run to pass (and the model to be exported)."""
+
+    min: float | None = Field(None, description="tuned value must be >= this")
+    max: float | None = Field(None, description="tuned value must be <= this")
+    max_increase: float | None = Field(None, ge=0, description="tuned - base must be <= this (needs compare_base)")
+    max_decrease: float | None = Field(None, ge=0, description="base - tuned must be <= this (needs compare_base)")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> GateConfig:
+        if all(v is None for v in (self.min, self.max, self.max_increase, self.max_decrease)):
+            raise ValueError("a gate needs at least one of min, max, max_increase, max_decrease")
+        return self
+
+
+class JudgeConfig(Strict):
+    base_url: str = Field(description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    model: str
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+
+
+class FactualityConfig(Strict):
+    enabled: bool = Field(True, description="score generated answers against the reference and prompt (model-free checks)")
+    samples: int = Field(0, ge=0, description="SelfCheck: sampled answers per prompt (0 = off)")
+    temperature: float = Field(0.8, gt=0, description="sampling temperature of the SelfCheck answers")
+    embedding: bool = Field(False, description="also the MiniLM-embedding SelfCheck variant (needs samples)")
+    token_uncertainty: bool = Field(False, description="mean token log-probability/entropy of the greedy answer")
+    judge: JudgeConfig | None = Field(None, description="LLM-as-judge endpoint")
+
+
 class EvalConfig(Strict):
     max_samples: int = Field(100, gt=0)
     max_new_tokens: int = Field(64, gt=0)
     batch_size: int = Field(16, gt=0)
     compare_base: bool = True
+    factuality: FactualityConfig = FactualityConfig()
+    gates: dict[str, GateConfig] = Field({}, description="metric -> bounds, e.g. {hallucination_score: {max_increase: 0.02}, exact_match: {min: 0.5}}")
+    report: bool = Field(True, description="write eval/report.html")
 
 
 class ExportConfig(Strict):

@@ -77,7 +77,7 @@ def company_news(rng: random.Random) -> Passage:
            f"{buyer} will not buy {target} for ${price} million.", {"ORG": buyer, "ORG2": target}, [f"{price}"])
     p.fact(f"The deal is expected to close in {month} and will add about {staff} employees to the group.",
            [f"The acquisition adds about {staff} employees.", f"About {staff} employees will join through the deal."],
-           f"The acquisition will not add any employees.", nums=[f"{staff}"])
+           "The acquisition will not add any employees.", nums=[f"{staff}"])
     p.fact(f"{ceo}, chief executive of {buyer}, said the purchase would strengthen its position in {city2}.",
            [f"{ceo}, the chief executive of {buyer}, expects the deal to strengthen its position in {city2}.", f"According to {ceo}, the purchase strengthens {buyer} in {city2}."],
            f"{ceo}, the chief executive of {buyer}, said the purchase would not strengthen its position in {city2}.", {"PERSON": ceo, "ORG": buyer, "GPE": city2})
@@ -150,7 +150,7 @@ def biography(rng: random.Random) -> Passage:
            f"Her work on battery recycling did not earn her an award in {country}.", {"GPE": country})
     p.fact(f"She has published more than {team // 2 + 10} papers and holds {rng.randint(2, 30)} patents.",
            [f"She has published more than {team // 2 + 10} papers.", f"She is the author of over {team // 2 + 10} papers."],
-           f"She has never published a paper.", nums=[str(team // 2 + 10)])
+           "She has never published a paper.", nums=[str(team // 2 + 10)])
     p.additions = [f"She also advises the government of {rng.choice(COUNTRIES)} on energy policy.", f"She founded a startup in {rng.choice(CITIES)} in {rng.randint(2010, 2023)}.",
                    "She is known for her popular science podcast.", f"She is married to the architect {person(rng)}."]
     return p
@@ -168,7 +168,7 @@ def civic_project(rng: random.Random) -> Passage:
            f"It was not built by {firm}.", {"ORG": firm}, [str(cost)])
     p.fact(f"About {vehicles:,} vehicles cross the bridge every day.",
            [f"Roughly {vehicles:,} vehicles use the bridge daily.", f"About {vehicles:,} vehicles cross it every day."],
-           f"No vehicles cross the bridge.", nums=[f"{vehicles:,}"])
+           "No vehicles cross the bridge.", nums=[f"{vehicles:,}"])
     p.fact(f"Mayor {mayor} said a second crossing is not planned before 2035.",
            [f"According to Mayor {mayor}, no second crossing is planned before 2035.", f"Mayor {mayor} said there are no plans for a second crossing before 2035."],
            f"Mayor {mayor} said a second crossing is planned before 2035.", {"PERSON": mayor})
@@ -187,11 +187,11 @@ def quarterly_results(rng: random.Random) -> Passage:
            f"Revenue at {org} did not rise from a year earlier.", {"ORG": org}, [rev, growth])
     p.fact(f"Its operating margin was {margin}%, helped by lower shipping costs.",
            [f"Lower shipping costs helped lift its operating margin to {margin}%.", f"The operating margin was {margin}%."],
-           f"Its operating margin was not helped by lower shipping costs.", nums=[str(margin)])
+           "Its operating margin was not helped by lower shipping costs.", nums=[str(margin)])
     p.fact(f"Chief financial officer {cfo} said the company will open {stores} new stores in {country}.",
            [f"{cfo}, the chief financial officer, said {stores} new stores will open in {country}.", f"The company plans {stores} new stores in {country}, according to {cfo}."],
            f"{cfo}, the chief financial officer, said no new stores will open in {country}.", {"PERSON": cfo, "GPE": country}, [str(stores)])
-    p.fact(f"The board did not change its dividend.", ["The dividend was left unchanged.", "The board kept its dividend unchanged."],
+    p.fact("The board did not change its dividend.", ["The dividend was left unchanged.", "The board kept its dividend unchanged."],
            "The board changed its dividend.")
     p.additions = [f"{org} also announced a share buyback of ${rng.randint(1, 9)} billion.", f"The results beat analyst forecasts in {rng.choice(CITIES)}.",
                    "The company warned that demand may weaken next year.", f"{person(rng)} will join the board in {rng.choice(MONTHS)}."]
