@@ -109,8 +109,9 @@ def _print_results(root: Path, report: list[dict]) -> None:
         cols = [c for c in ("base", "tuned", "delta") if c in res]
         for c in cols:
             t.add_column(c, justify="right")
-        for k in ("loss", "perplexity", "exact_match", "stopped"):
-            t.add_row(k, *[str(res[c].get(k, "")) for c in cols])
+        for k in ("loss", "perplexity", "exact_match", "stopped", "hallucination_score"):
+            if k in res.get("tuned", {}):
+                t.add_row(k, *[str(res[c].get(k, "")) for c in cols])
         out.print(t)
     bundle = root / "export"
     if (bundle / "nlpforge.json").is_file():
@@ -155,7 +156,7 @@ def eval_command(
     source_field: Annotated[str, typer.Option("--source-field", help="factuality: field holding the source text")] = "source",
     output_field: Annotated[str, typer.Option("--output-field", help="factuality: field holding the generated text")] = "output",
     reference_field: Annotated[str | None, typer.Option("--reference-field", help="factuality: field holding a reference answer (adds answer_f1)")] = None,
-    lm_eval: Annotated[str | None, typer.Option("--lm-eval", help="comma-separated lm-evaluation-harness tasks to run on the tuned model")] = None,
+    lm_eval: Annotated[str | None, typer.Option("--lm-eval", help="comma-separated lm-evaluation-harness tasks to run on the tuned model (other eval.lm_eval keys via --set)")] = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
     fresh: FreshOpt = False,
@@ -168,8 +169,8 @@ def eval_command(
         return
     if input_ or output:
         _fail(RecipeError("--input/--output belong to `nlpforge eval factuality`; for a recipe give only RECIPE"), debug)
-    if lm_eval:
-        os.environ["NLPFORGE_LM_EVAL_TASKS"] = lm_eval  # read by the eval stage; kept out of the recipe hash
+    if lm_eval:  # the same as --set eval.lm_eval.tasks=[...]: part of the recipe, so the stage cache sees it
+        set_ = [*(set_ or []), "eval.lm_eval.tasks=[" + ",".join(json.dumps(t.strip()) for t in lm_eval.split(",") if t.strip()) + "]"]
     _run(Path(recipe), "eval", set_, run_dir, fresh, quiet, debug)
 
 

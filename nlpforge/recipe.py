@@ -174,6 +174,16 @@ class FactualityConfig(Strict):
     judge: JudgeConfig | None = Field(None, description="LLM-as-judge endpoint")
 
 
+class LmEvalConfig(Strict):
+    tasks: list[str] = Field(min_length=1, description="lm-evaluation-harness task names")
+    include_path: str | None = Field(None, description="folder of local task YAMLs (e.g. a JSONL task with dataset_path: json)")
+    limit: int | None = Field(None, gt=0, description="examples per task (default: all)")
+    num_fewshot: int | None = Field(None, ge=0)
+    batch_size: int = Field(8, gt=0)
+    endpoint: str | None = Field(None, description="OpenAI-compatible base URL (…/v1): run local-completions against it instead of the hf backend")
+    endpoint_model: str | None = Field(None, description="served model name at the endpoint")
+
+
 class EvalConfig(Strict):
     max_samples: int = Field(100, gt=0)
     max_new_tokens: int = Field(64, gt=0)
@@ -182,6 +192,7 @@ class EvalConfig(Strict):
     factuality: FactualityConfig = FactualityConfig()
     gates: dict[str, GateConfig] = Field({}, description="metric -> bounds, e.g. {hallucination_score: {max_increase: 0.02}, exact_match: {min: 0.5}}")
     report: bool = Field(True, description="write eval/report.html")
+    lm_eval: LmEvalConfig | None = Field(None, description="lm-evaluation-harness tasks on the tuned model (or `nlpforge eval RECIPE --lm-eval TASKS`)")
 
 
 class ExportConfig(Strict):

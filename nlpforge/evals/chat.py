@@ -106,6 +106,10 @@ def run_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> di
     if "base" in results:
         shared = [k for k in results["tuned"] if k != "samples" and isinstance(results["base"].get(k), int | float)]
         results["delta"] = {k: round(results["tuned"][k] - results["base"][k], 4) for k in shared}
+    if cfg.lm_eval is not None:
+        from nlpforge.evals.harness import run_lm_eval
+
+        results["lm_eval"] = run_lm_eval(cfg.lm_eval, recipe.model.path, adapter, recipe.model.dtype)
     results["gates"] = check_gates(cfg.gates, results)
     results["passed"] = all(g["passed"] for g in results["gates"])
     with atomic_file(out_dir / "samples.jsonl") as f:
