@@ -225,13 +225,22 @@ def _contains(haystack: str, needle: str) -> bool:
     return re.search(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", haystack) is not None
 
 
+def _entity_in(key: str, text: str) -> bool:
+    """Sub-span match; an NER span that fused several names ("Ann Lee of Helix Labs", "grey or
+    red") counts when each of its parts is found."""
+    if _contains(text, key):
+        return True
+    parts = [p for p in re.split(r",|\s+(?:of|or|and|at|&)\s+", key) if p.strip()]
+    return len(parts) > 1 and all(_contains(text, _norm_entity(p)) for p in parts)
+
+
 def _same_number(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def _fact_in(fact: Fact, src: Parsed, sents: Iterable[int]) -> bool:
     for i in sents:
-        if fact.kind in ("entity", "name") and _contains(src.sent_norm[i], fact.key):
+        if fact.kind in ("entity", "name") and _entity_in(fact.key, src.sent_norm[i]):
             return True
         if fact.kind == "version" and _contains(src.sent_norm[i], fact.key.lower()):
             return True
