@@ -184,6 +184,13 @@ class LmEvalConfig(Strict):
     endpoint_model: str | None = Field(None, description="served model name at the endpoint")
 
 
+class FairnessConfig(Strict):
+    group_fields: list[str] = Field([], description="columns of the eval rows holding group membership (per-group metrics and gaps)")
+    positive_label: str | None = Field(None, description="the favourable label (default: the second label)")
+    counterfactual: bool = Field(True, description="swap identity terms and spaCy-found names and report the prediction flip rate")
+    term_pairs: list[tuple[str, str]] | None = Field(None, description="identity-term pairs to swap (default: nlpforge.evals.fairness.TERM_PAIRS)")
+
+
 class EvalConfig(Strict):
     max_samples: int = Field(100, gt=0)
     max_new_tokens: int = Field(64, gt=0)
@@ -192,6 +199,7 @@ class EvalConfig(Strict):
     factuality: FactualityConfig = FactualityConfig()
     gates: dict[str, GateConfig] = Field({}, description="metric -> bounds, e.g. {hallucination_score: {max_increase: 0.02}, exact_match: {min: 0.5}}")
     report: bool = Field(True, description="write eval/report.html")
+    fairness: FairnessConfig = Field(FairnessConfig(), description="classification runs: fairness across groups")
     lm_eval: LmEvalConfig | None = Field(None, description="lm-evaluation-harness tasks on the tuned model (or `nlpforge eval RECIPE --lm-eval TASKS`)")
 
 

@@ -58,3 +58,13 @@ def test_counterfactuals_on_the_minilm_classifier_bundle(classifier_bundle: Path
     assert 0.0 <= out["flip_rate"] <= 1.0 and out["mean_prob_shift"] > 0  # the real model's probabilities move
     probs = predict(texts)
     assert len(probs) == 3 and all(abs(sum(p) - 1) < 1e-5 for p in probs)
+
+
+def test_fairness_block_from_prediction_rows() -> None:
+    from nlpforge.recipe import FairnessConfig
+
+    rows = [{"text": "He wants a refund.", "label": "yes", "pred": "yes", "region": "n"}, {"text": "She wants a refund.", "label": "yes", "pred": "no", "region": "s"}]
+    flip = lambda batch: [[0.9, 0.1] if "She" in t else [0.1, 0.9] for t in batch]  # noqa: E731
+    out = FA.fairness_block(rows, ["no", "yes"], FairnessConfig(group_fields=["region"]), flip)
+    assert out["groups"]["region"]["demographic_parity_difference"] == 1.0
+    assert out["counterfactual"]["by_kind"]["terms"]["flip_rate"] == 1.0

@@ -48,7 +48,9 @@ def classification_run(root: Path) -> Path:
     probs = rng.dirichlet([1, 1, 1], 60)
     pred = [labels[int(p.argmax())] for p in probs]
     results = {"task": "classification", "labels": labels, "metrics": classification_metrics(y, pred, labels, probs.tolist()),
-               "fairness": {"groups": {"region": {"per_group": {"north": {"accuracy": 0.7, "positive_rate": 0.4}, "south": {"accuracy": 0.55, "positive_rate": 0.2}}}}}}
+               "fairness": {"groups": {"region": {"demographic_parity_difference": 0.2,
+                                                       "per_group": {"north": {"accuracy": 0.7, "positive_rate": 0.4}, "south": {"accuracy": 0.55, "positive_rate": 0.2}}}},
+                            "counterfactual": {"variants": 10, "flip_rate": 0.1, "mean_prob_shift": 0.05}}}
     (root / "eval").mkdir(parents=True)
     (root / "eval/results.json").write_text(json.dumps(results))
     _write_jsonl(root / "eval/predictions.jsonl", [{"text": "t", "label": t, "probs": p.tolist(), "pred": q} for t, p, q in zip(y, probs, pred)])
@@ -70,7 +72,7 @@ def open_in_chromium(page: Path, tmp_path: Path) -> str:
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (.ci/run installs it)")
 @pytest.mark.parametrize("make, n_images, texts", [
     (chat_run, 2, ["GATES FAILED", "hallucination_score of the answers", "training loss", "&lt;b&gt;"]),
-    (classification_run, 4, ["confusion matrix", "calibration", "accuracy per region", "no gates"]),
+    (classification_run, 4, ["confusion matrix", "calibration", "accuracy per region", "no gates", "flip rate 0.1"]),
 ])
 def test_report_renders_in_headless_chromium_with_its_images(make, n_images: int, texts: list[str], tmp_path: Path) -> None:
     run = make(tmp_path / "run")

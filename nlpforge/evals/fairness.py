@@ -206,3 +206,14 @@ def bundle_predict_proba(bundle: Path, batch_size: int = 32) -> tuple[PredictPro
         return out
 
     return predict, list(meta["labels"])
+
+
+def fairness_block(rows: list[dict], labels: Sequence[str], cfg: Any, predict_proba: PredictProba | None = None, text_field: str = "text") -> dict[str, Any]:
+    """The ``fairness`` block of a classification run's results.json (read by the report), from
+    eval/predictions.jsonl rows and the recipe's ``eval.fairness`` (a FairnessConfig)."""
+    positive = cfg.positive_label or (labels[1] if len(labels) > 1 else labels[0])
+    out: dict[str, Any] = fairness_from_predictions(rows, cfg.group_fields, positive) if cfg.group_fields else {"groups": {}}
+    if cfg.counterfactual and predict_proba is not None:
+        pairs = [tuple(p) for p in cfg.term_pairs] if cfg.term_pairs else TERM_PAIRS
+        out["counterfactual"] = counterfactual_flips([r[text_field] for r in rows], predict_proba, labels, pairs)
+    return out

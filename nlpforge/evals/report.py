@@ -173,6 +173,20 @@ def _classification_figures(results: dict[str, Any], eval_dir: Path) -> list[str
     return figs
 
 
+def _fairness_table(fair: dict[str, Any]) -> str:
+    if not fair:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(col)}</td><td>{_fmt(b.get('demographic_parity_difference'))}</td><td>{_fmt(b.get('equalized_odds_difference'))}</td></tr>"
+        for col, b in (fair.get("groups") or {}).items()
+    )
+    out = f"<h2>Fairness</h2><table><tr><th>group column</th><th>demographic parity diff.</th><th>equalised odds diff.</th></tr>{rows}</table>" if rows else "<h2>Fairness</h2>"
+    cf = fair.get("counterfactual")
+    if cf:
+        out += f"<p>Counterfactual swaps: {cf['variants']} variants, prediction flip rate {_fmt(cf['flip_rate'])}, mean probability shift {_fmt(cf['mean_prob_shift'])}.</p>"
+    return out
+
+
 def _samples_table(samples: list[dict], n: int = 8) -> str:
     if not samples:
         return ""
@@ -223,7 +237,7 @@ def render(run_root: Path) -> str:
         f"<h1>Evaluation: {html.escape(run_root.name)} ({task})</h1><p class=\"{cls}\">{verdict}</p>"
         f"<h2>Metrics</h2>{metrics_table(results)}<h2>Release gates</h2>{gates_table(gates)}"
         f"<h2>Plots</h2>{''.join(figs) or '<p>No plots (no data for them).</p>'}"
-        f"{_lm_eval_table(results.get('lm_eval', {}))}{_samples_table(samples)}"
+        f"{_fairness_table(results.get('fairness', {}))}{_lm_eval_table(results.get('lm_eval', {}))}{_samples_table(samples)}"
     )
     return f"<!doctype html><html><head><meta charset=\"utf-8\"><title>nlpforge eval: {html.escape(run_root.name)}</title><style>{STYLE}</style></head><body>{body}</body></html>\n"
 
