@@ -27,6 +27,7 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
 def _fail(exc: Exception, debug: bool) -> None:
     if debug:
         raise exc
+    console.quiet = False  # --quiet silences progress, never the reason for failing
     console.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False)
     raise typer.Exit(2 if isinstance(exc, RecipeError) else 1)
 
