@@ -86,3 +86,11 @@ def test_report_renders_in_headless_chromium_with_its_images(make, n_images: int
     decoded = re.search(r'data-decoded="(\d+)"', dom)
     assert images and decoded, dom[:500]
     assert int(images.group(1)) == n_images and int(decoded.group(1)) == n_images
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed (.ci/run installs it)")
+def test_the_chromium_check_sees_a_broken_image(tmp_path: Path) -> None:
+    page = tmp_path / "broken.html"
+    page.write_text('<!doctype html><html><body><img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB"></body></html>')
+    dom = open_in_chromium(page, tmp_path)
+    assert 'data-images="1"' in dom and 'data-decoded="0"' in dom
