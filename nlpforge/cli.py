@@ -271,6 +271,77 @@ def feedback_export(
         _fail(exc, debug)
 
 
+models_app = typer.Typer(no_args_is_help=True, help="A local registry of bundles: immutable versions and stages ($NLPFORGE_REGISTRY, default ./registry).")
+app.add_typer(models_app, name="models")
+RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="registry folder (default: $NLPFORGE_REGISTRY or ./registry)")]
+
+
+@models_app.command("register")
+def models_register(
+    bundle: Annotated[Path, typer.Argument(help="an exported bundle folder")],
+    name: Annotated[str | None, typer.Option(help="model name (default: the bundle's name)")] = None,
+    registry: RegistryOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Copy a bundle into the registry as the next immutable version."""
+    from nlpforge.export.registry import register
+
+    try:
+        n, v = register(bundle, name, registry)
+        out.print(f"registered {n}@{v}")
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+@models_app.command("list")
+def models_list(registry: RegistryOpt = None) -> None:
+    """Every model, its versions and stages."""
+    from nlpforge.export.registry import describe, names
+
+    t = Table(title="models")
+    for col in ("name", "version", "stages", "task", "registered"):
+        t.add_column(col)
+    for n in names(registry):
+        for row in describe(n, registry):
+            t.add_row(n, row["version"], ",".join(row["stages"]), row["task"], str(row["registered"]))
+    out.print(t)
+
+
+@models_app.command("show")
+def models_show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@STAGE")], registry: RegistryOpt = None, debug: DebugOpt = False) -> None:
+    """Versions of a model (or one version) as JSON: stages, task, base model, eval summary, path."""
+    from nlpforge.export.registry import describe, resolve
+
+    try:
+        name = ref.split("@")[0]
+        rows = describe(name, registry)
+        if "@" in ref:
+            path = str(resolve(ref, registry))
+            rows = [r for r in rows if r["path"] == path]
+        if not rows:
+            raise NlpforgeError(f"{ref}: not in the registry")
+        out.print_json(json.dumps(rows))
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+@models_app.command("promote")
+def models_promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    stage: Annotated[str, typer.Option("--stage", help="staging, production or archived")] = "production",
+    registry: RegistryOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Point a stage at a version (`nlpforge serve NAME@production` then serves it)."""
+    from nlpforge.export.registry import promote
+
+    try:
+        st = promote(ref, stage, registry)
+        out.print(f"{ref} is now {stage}; stages: {st}")
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
 def main() -> None:
     app(prog_name="nlpforge")
 
