@@ -184,7 +184,7 @@ def test_metrics_count_requests_tokens_latency(server: Served) -> None:
 
 def test_prompts_are_logged_with_pii_redacted(server: Served) -> None:
     client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Mail me at jane.doe@example.com please"}], max_tokens=2)
-    log = server.log.read_text()
+    log = " ".join(server.log.read_text().split())
     assert "<EMAIL_ADDRESS>" in log and "jane.doe@example.com" not in log
 
 
@@ -239,7 +239,7 @@ def test_classify_matches_the_model_and_applies_the_threshold(classifier_server:
     assert len(one["data"]) == 1 and one["data"][0]["label"] is None and one["data"][0]["threshold"] == 0.99  # nothing that sure
     chat = httpx.post(f"{classifier_server.url}/v1/chat/completions", json={"model": "x", "messages": [{"role": "user", "content": "hi"}]})
     assert chat.status_code in (400, 404)
-    assert "classification bundle; serving it on the hf engine" in classifier_server.log.read_text()
+    assert "classification bundle; serving it on the hf engine" in " ".join(classifier_server.log.read_text().split())
 
 
 def test_schemathesis_finds_no_server_errors(classifier_server: Served, quickstart_run: Path, tmp_path: Path) -> None:
@@ -267,6 +267,6 @@ def test_sigterm_drains_open_requests(quickstart_run: Path, tmp_path: Path) -> N
         t = threading.Thread(target=ask)
         t.start()
         time.sleep(1.0)  # the request is in flight
-        assert s.stop(signal.SIGTERM) == 0
+        assert s.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
         t.join(60)
     assert result["status"] == 200 and result["body"]["usage"]["completion_tokens"] == 300

@@ -144,10 +144,9 @@ def vllm_sampling_params(p: GenParams) -> Any:
 
     structured = None
     if p.json_schema is not None:
-        # no free whitespace: a small model can otherwise fill max_tokens with newlines
-        structured = StructuredOutputsParams(json=p.json_schema, disable_any_whitespace=True)
+        structured = StructuredOutputsParams(json=p.json_schema)
     elif p.json_object:
-        structured = StructuredOutputsParams(json_object=True, disable_any_whitespace=True)
+        structured = StructuredOutputsParams(json_object=True)
     return SamplingParams(
         n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=p.stop or None,
         stop_token_ids=p.stop_token_ids or None, seed=p.seed, logprobs=p.logprobs, prompt_logprobs=p.prompt_logprobs,
@@ -180,13 +179,16 @@ class VllmEngine:
 
     async def start(self) -> None:
         from vllm import AsyncEngineArgs
+        from vllm.config import StructuredOutputsConfig
         from vllm.v1.engine.async_llm import AsyncLLM
 
         adapters = self.info.adapters
         args = AsyncEngineArgs(
             model=str(self.info.path), served_model_name=self.info.name, max_model_len=self.info.max_model_len, dtype=self.dtype,
             generation_config="auto", trust_remote_code=self.info.trust_remote_code, disable_log_stats=True,
-            enable_lora=bool(adapters), max_lora_rank=self.max_lora_rank, max_loras=max(1, len(adapters)), **self.extra,
+            enable_lora=bool(adapters), max_lora_rank=self.max_lora_rank, max_loras=max(1, len(adapters)),
+            # no free whitespace in JSON output: a small model can otherwise fill max_tokens with newlines
+            structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True), **self.extra,
         )
         self.llm = AsyncLLM.from_engine_args(args)
 
