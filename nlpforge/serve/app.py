@@ -238,7 +238,8 @@ class Server:
         return GenParams(
             max_tokens=min(max_tokens or d.max_tokens, room, self.cfg.max_tokens_limit),
             temperature=d.temperature if req.temperature is None else req.temperature,
-            top_p=d.top_p if req.top_p is None else req.top_p, n=req.n, stop=stop, stop_token_ids=d.stop_token_ids,
+            top_p=d.top_p if req.top_p is None else req.top_p, n=req.n, stop=stop,
+            stop_token_ids=[] if req.ignore_eos else d.stop_token_ids,  # as vLLM: ignore_eos ignores every generation-config EOS
             seed=req.seed, logprobs=logprobs, prompt_logprobs=prompt_logprobs, ignore_eos=req.ignore_eos,
         )
 

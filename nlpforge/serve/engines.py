@@ -293,7 +293,7 @@ class HFEngine:
         if adapter:
             raise StageError("the hf engine serves the bundle's merged model only; adapters need --engine vllm")
         batchable = params.seed is None and params.json_schema is None
-        key = (params.temperature, params.top_p) if batchable else ("solo", request_id)
+        key = (params.temperature, params.top_p, params.ignore_eos) if batchable else ("solo", request_id)
         q = self._submit(_Job("generate", (prompt, params), None, request_id, key, params.n))
         try:
             while True:
