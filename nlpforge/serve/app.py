@@ -514,6 +514,7 @@ async def _streamed(srv: Server, prompt: list[int], params: GenParams, rid: str,
                     on_delta: Callable[[GenOut, list[int], list[int]], Awaitable[list[str]] | list[str]]) -> AsyncIterator[str]:
     """Run one request and yield SSE events made by ``on_delta`` from each snapshot; errors
     become an ``error`` event (the client raises on it), a disconnect aborts the request."""
+    params.stream = True
     sent_text = [0] * params.n
     sent_lp = [0] * params.n
     last: GenOut | None = None

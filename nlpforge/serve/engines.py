@@ -44,6 +44,7 @@ class GenParams:
     json_schema: dict | None = None
     json_object: bool = False
     ignore_eos: bool = False
+    stream: bool = False  # False: the engine reports only the final output (no per-step wake-ups)
 
 
 @dataclass
@@ -150,7 +151,8 @@ def vllm_sampling_params(p: GenParams) -> Any:
     return SamplingParams(
         n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=p.stop or None,
         stop_token_ids=p.stop_token_ids or None, seed=p.seed, logprobs=p.logprobs, prompt_logprobs=p.prompt_logprobs,
-        ignore_eos=p.ignore_eos, structured_outputs=structured, output_kind=RequestOutputKind.CUMULATIVE,
+        ignore_eos=p.ignore_eos, structured_outputs=structured,
+        output_kind=RequestOutputKind.CUMULATIVE if p.stream else RequestOutputKind.FINAL_ONLY,
     )
 
 
@@ -428,7 +430,7 @@ class HFEngine:
                     changed.add(id(rows[r][0]))
                     flags[r] = done[r]
                 for job in batch:
-                    if id(job) in changed and not all(done[i] for i, (j, _) in enumerate(rows) if j is job):
+                    if job.payload[1].stream and id(job) in changed and not all(done[i] for i, (j, _) in enumerate(rows) if j is job):
                         job.emit(snapshot(job, False))
                 return flags
 
