@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -253,6 +254,7 @@ def test_schemathesis_finds_no_server_errors(classifier_server: Served, quicksta
                 capture_output=True, text=True, timeout=240,
             )
             assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+            assert re.search(r"Tested: [5-9]", proc.stdout) and re.search(r"(\d{2,}) generated, \1 passed", proc.stdout), proc.stdout[-2000:]
 
 
 def test_sigterm_drains_open_requests(quickstart_run: Path, tmp_path: Path) -> None:
