@@ -137,3 +137,22 @@ def test_lm_eval_local_completions_matches_lm_eval_hf(server: Served, quickstart
     assert len(served) == len(local) == 7
     assert served == pytest.approx(local, abs=1e-3)
     assert len(set(round(x, 3) for x in served)) > 3  # real scores, not a constant
+
+
+@pytest.fixture(scope="module")
+def classifier_server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(classifier_bundle, tmp_path_factory.mktemp("vllmcls") / "serve.log", "--engine", "vllm") as s:
+        yield s
+
+
+def test_classify_on_vllms_pooling_runner_matches_transformers(classifier_server: Served, classifier_bundle: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    texts = ["I was charged twice this month", "The app crashes when I log in", "Where is my parcel?"]
+    r = httpx.post(f"{classifier_server.url}/v1/classify", json={"model": "classifier", "input": texts})
+    assert r.status_code == 200, r.text
+    model, tok = AutoModelForSequenceClassification.from_pretrained(classifier_bundle).eval(), AutoTokenizer.from_pretrained(classifier_bundle)
+    with torch.inference_mode():
+        want = torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1)
+    for d, w in zip(r.json()["data"], want):
+        assert d["probs"] == pytest.approx(w.tolist(), abs=1e-4)

