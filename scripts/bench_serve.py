@@ -119,7 +119,7 @@ def sequential_generate(bundle: Path, n: int, max_tokens: int, threads: int) -> 
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| system | concurrency | requests | req/s | output tok/s | non-200 |", "|---|---|---|---|---|---|"]
+    rows = ["| system | concurrency | requests (all passes) | req/s (best pass) | output tok/s (best pass) | non-200 |", "|---|---|---|---|---|---|"]
     for key in sorted(results, key=lambda k: (results[k]["system"], results[k]["concurrency"])):
         r = results[key]
         bad = sum(v for c, v in r["codes"].items() if c != "200")
@@ -141,6 +141,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=8, help="requests per unit of concurrency (at least 32)")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the hf engine and of the sequential baseline")
+    ap.add_argument("--repeat", type=int, default=2, help="passes per concurrency level; the table shows the best")
     ap.add_argument("--stress", type=int, default=0, help="also send this many requests at concurrency 64 to nlpforge-vllm")
     ap.add_argument("--out", type=Path, default=Path("bench_serve.json"))
     a = ap.parse_args()
@@ -150,14 +151,19 @@ def main() -> None:
     for system in a.systems.split(","):
         if system == "hf-sequential":
             n = max(32, a.requests)
-            results[f"{system}@1"] = {"system": system, "concurrency": 1, **sequential_generate(a.bundle, n, a.max_tokens, a.threads)}
+            runs = [sequential_generate(a.bundle, n, a.max_tokens, a.threads) for _ in range(a.repeat)]
+            results[f"{system}@1"] = {"system": system, "concurrency": 1, **max(runs, key=lambda x: x["req_s"])}
             print(f"{system}: {results[f'{system}@1']['tok_s']:.0f} tok/s", file=sys.stderr)
             continue
         proc, url = start(a.bundle, system, a.threads, a.out.with_suffix(f".{system}.log"))
         try:
             asyncio.run(load(url, model, 16, 8, a.max_tokens))  # warm-up
             for c in levels:
-                r = asyncio.run(load(url, model, max(32, a.requests * c), c, a.max_tokens))
+                # best of --repeat passes: on a shared machine a pass can lose the CPU to another process
+                runs = [asyncio.run(load(url, model, max(32, a.requests * c), c, a.max_tokens)) for _ in range(a.repeat)]
+                r = max(runs, key=lambda x: x["req_s"])
+                r["codes"] = {k: sum(x["codes"].get(k, 0) for x in runs) for k in {k for x in runs for k in x["codes"]}}
+                r["requests"] = sum(x["requests"] for x in runs)
                 results[f"{system}@{c}"] = {"system": system, "concurrency": c, **r}
                 print(f"{system} c={c}: {r['req_s']:.1f} req/s, {r['tok_s']:.0f} tok/s, codes {r['codes']}", file=sys.stderr)
             if a.stress and system == "nlpforge-vllm":

