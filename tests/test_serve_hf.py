@@ -250,7 +250,7 @@ def test_schemathesis_finds_no_server_errors(classifier_server: Served, quicksta
                 [str(Path(sys.executable).parent / "schemathesis"), "run", f"{s.url}/openapi.json", "--checks", "not_a_server_error",
                  "--max-examples", "15", "--phases", "examples,fuzzing", "--generation-deterministic", "--request-timeout", "30",
                  "--suppress-health-check", "all", "--workers", "1", "--no-color"],
-                capture_output=True, text=True, timeout=240,
+                capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its example cache goes to tmp, not the repo
             )
             assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
             assert re.search(r"Tested: [5-9]", proc.stdout) and re.search(r"(\d{2,}) generated, \1 passed", proc.stdout), proc.stdout[-2000:]
