@@ -263,19 +263,138 @@ def _print_clean_report(report: dict, output: Path | None) -> None:
 
 @app.command()
 def serve(
-    bundle: Annotated[Path, typer.Argument(help="an exported bundle folder (runs/<name>/export)")],
+    bundle: Annotated[str, typer.Argument(help="an exported bundle folder (runs/<name>/export) or a registry ref NAME@STAGE|NAME@VERSION")],
+    engine: Annotated[str, typer.Option(help="vllm (in-process AsyncLLM), hf (transformers, dynamic batching), vllm-server (exec vLLM's own server)")] = "vllm",
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="NLPFORGE_API_KEY", help="require this Bearer key")] = None,
-    extra: Annotated[list[str] | None, typer.Argument(help="extra vLLM flags after --")] = None,
+    api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="file with accepted keys, one per line")] = None,
+    max_queue: Annotated[int, typer.Option(help="requests in flight before answering 429")] = 256,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="largest max_tokens a request may ask for")] = 4096,
+    max_prompt_tokens: Annotated[int | None, typer.Option(help="longest prompt in tokens (default: max_model_len - 1)")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 1 << 20,
+    feedback_dir: Annotated[Path | None, typer.Option(help="store /v1/feedback here (feedback.jsonl)")] = None,
+    log_prompts: Annotated[bool, typer.Option("--log-prompts", help="log each prompt to stderr")] = False,
+    redact_pii: Annotated[bool, typer.Option("--redact-pii", help="redact PII in logged prompts")] = False,
+    threads: Annotated[int | None, typer.Option(help="hf engine: torch CPU threads")] = None,
+    max_batch: Annotated[int, typer.Option(help="hf engine: most sequences per generate batch")] = 16,
+    drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown")] = 30,
+    extra: Annotated[list[str] | None, typer.Argument(help="extra vLLM flags after -- (--engine vllm-server)")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Serve a bundle behind an OpenAI-compatible API on the vLLM engine."""
-    from nlpforge.serve.vllm_server import serve as serve_bundle
+    """Serve a bundle behind an OpenAI-compatible API (chat, completions, classify, feedback, metrics)."""
+    _offline_env()
+    try:
+        from nlpforge.export.registry import resolve
+
+        path = resolve(bundle)
+        if engine == "vllm-server":
+            from nlpforge.serve.vllm_server import serve as exec_vllm
+
+            console.print(f"serving {path} on http://{host}:{port}/v1 (vLLM's own server)")
+            exec_vllm(path, host, port, api_key, extra)
+            return
+        from nlpforge.serve.app import ServerConfig
+        from nlpforge.serve.server import read_api_keys, serve_bundle
+
+        cfg = ServerConfig(api_keys=read_api_keys(api_key, api_key_file), max_body_bytes=max_body_bytes, max_prompt_tokens=max_prompt_tokens,
+                           max_tokens_limit=max_tokens, max_queue=max_queue, feedback_dir=feedback_dir, log_prompts=log_prompts, redact_pii=redact_pii)
+        console.print(f"serving {path} on http://{host}:{port}/v1 ({engine} engine)")
+        serve_bundle(path, engine, host, port, cfg, drain_s=drain, threads=threads, max_batch=max_batch)
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+feedback_app = typer.Typer(no_args_is_help=True, help="Feedback collected by `nlpforge serve --feedback-dir`.")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    folder: Annotated[Path, typer.Argument(help="the server's --feedback-dir (or its feedback.jsonl)")],
+    kind: Annotated[str, typer.Option("--kind", help="kto (thumbs up/down) or dpo (preferred vs served answer)")] = "kto",
+    output: Annotated[Path, typer.Option("--out", help="JSONL file to write")] = Path("feedback-export.jsonl"),
+    debug: DebugOpt = False,
+) -> None:
+    """Write feedback as a KTO or DPO dataset in TRL's conversational shape (data.format: kto|preference)."""
+    from nlpforge.serve.feedback import export_feedback
 
     try:
-        console.print(f"serving {bundle} on http://{host}:{port}/v1 (vLLM engine)")
-        serve_bundle(bundle, host, port, api_key, extra)
+        if kind not in ("kto", "dpo"):
+            raise RecipeError(f"--kind {kind}: valid kinds are kto, dpo")
+        n = export_feedback(folder, kind, output)  # type: ignore[arg-type]
+        out.print(f"wrote {n} {kind} rows to {output}")
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+models_app = typer.Typer(no_args_is_help=True, help="A local registry of bundles: immutable versions and stages ($NLPFORGE_REGISTRY, default ./registry).")
+app.add_typer(models_app, name="models")
+RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="registry folder (default: $NLPFORGE_REGISTRY or ./registry)")]
+
+
+@models_app.command("register")
+def models_register(
+    bundle: Annotated[Path, typer.Argument(help="an exported bundle folder")],
+    name: Annotated[str | None, typer.Option(help="model name (default: the bundle's name)")] = None,
+    registry: RegistryOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Copy a bundle into the registry as the next immutable version."""
+    from nlpforge.export.registry import register
+
+    try:
+        n, v = register(bundle, name, registry)
+        out.print(f"registered {n}@{v}")
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+@models_app.command("list")
+def models_list(registry: RegistryOpt = None) -> None:
+    """Every model, its versions and stages."""
+    from nlpforge.export.registry import describe, names
+
+    t = Table(title="models")
+    for col in ("name", "version", "stages", "task", "registered"):
+        t.add_column(col)
+    for n in names(registry):
+        for row in describe(n, registry):
+            t.add_row(n, row["version"], ",".join(row["stages"]), row["task"], str(row["registered"]))
+    out.print(t)
+
+
+@models_app.command("show")
+def models_show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@STAGE")], registry: RegistryOpt = None, debug: DebugOpt = False) -> None:
+    """Versions of a model (or one version) as JSON: stages, task, base model, eval summary, path."""
+    from nlpforge.export.registry import describe, resolve
+
+    try:
+        name = ref.split("@")[0]
+        rows = describe(name, registry)
+        if "@" in ref:
+            path = str(resolve(ref, registry))
+            rows = [r for r in rows if r["path"] == path]
+        if not rows:
+            raise NlpforgeError(f"{ref}: not in the registry")
+        out.print_json(json.dumps(rows))
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+
+
+@models_app.command("promote")
+def models_promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    stage: Annotated[str, typer.Option("--stage", help="staging, production or archived")] = "production",
+    registry: RegistryOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Point a stage at a version (`nlpforge serve NAME@production` then serves it)."""
+    from nlpforge.export.registry import promote
+
+    try:
+        st = promote(ref, stage, registry)
+        out.print(f"{ref} is now {stage}; stages: {st}")
     except NlpforgeError as exc:
         _fail(exc, debug)
 

@@ -211,6 +211,8 @@ class ExportConfig(Strict):
     top_p: float = Field(1.0, gt=0, le=1)
     check_samples: int = Field(8, gt=0)
     merge_tolerance: float = Field(1e-3, gt=0)
+    format: Literal["merged", "adapter"] = Field("merged", description="merged: one set of weights; adapter: base weights + adapters/<name> for vLLM multi-LoRA")
+    max_lora_rank: int = Field(16, ge=1, le=512, description="--max-lora-rank written into the serve flags of an adapter bundle")
 
 
 class ServeConfig(Strict):

