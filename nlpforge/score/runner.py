@@ -28,7 +28,7 @@ from rich.text import Text
 
 from nlpforge import console as con
 from nlpforge.corpus.readers import RawDoc
-from nlpforge.engines import Engine, load_engine, read_bundle
+from nlpforge.engines import BundleInfo, Engine, load_engine, read_bundle
 from nlpforge.errors import DataError, StageError
 from nlpforge.runs import atomic_file, atomic_write_json, now
 from nlpforge.score import io
@@ -182,7 +182,10 @@ def make_task(job: ScoreJob, engine: Engine | None) -> ScoreTask:
     return TASK_CLASSES[job.task](engine, job.options)
 
 
-def _open_engine(job: ScoreJob) -> Engine:
+def _check_model(job: ScoreJob) -> BundleInfo | None:
+    """Fail before anything is written when the model cannot do the task."""
+    if job.task != "batch" and not TASK_CLASSES[job.task].needs_engine:
+        return None
     if not job.model:
         raise StageError(f"--task {job.task} needs --model BUNDLE (an exported bundle folder or NAME@STAGE)")
     info = read_bundle(resolve_model(job.model))
@@ -190,6 +193,10 @@ def _open_engine(job: ScoreJob) -> Engine:
     if info.task != wants:
         valid = "classify" if info.task == "classification" else "generate, chat, perplexity, batch files"
         raise StageError(f"--model {job.model} is a {info.task} bundle; it can do: {valid} (not --task {job.task})")
+    return info
+
+
+def _open_engine(job: ScoreJob, info: BundleInfo) -> Engine:
     opts: dict[str, Any] = {"batch_size": job.batch_size}
     if job.threads:
         opts["threads"] = job.threads
@@ -205,6 +212,9 @@ def run_score(job: ScoreJob) -> dict[str, Any]:
     if job.task == "batch" and io.output_kind(job.output) != "jsonl":
         raise DataError(f"--output {job.output}: batch results are JSONL (the OpenAI Batch API format)")
     io.output_kind(job.output)
+    info = _check_model(job)
+    if job.task == "factuality":
+        make_task(job, None)  # a missing factuality module is reported before anything is written
     fp = job.fingerprint()
     if job.fresh:
         shutil.rmtree(job.parts, ignore_errors=True)
@@ -240,8 +250,7 @@ def run_score(job: ScoreJob) -> dict[str, Any]:
                     bar.advance(progress, len(rows))
                     continue
                 if task is None:
-                    needs = job.task == "batch" or TASK_CLASSES[job.task].needs_engine
-                    engine = _open_engine(job) if needs else None
+                    engine = _open_engine(job, info) if info is not None else None
                     task = make_task(job, engine)
                 entry = _score_chunk(job, task, c, rows)
                 _append_ledger(job.parts / LEDGER, entry)
