@@ -244,6 +244,7 @@ def score(
     reference_field: Annotated[str | None, typer.Option("--reference-field", help="factuality: optional reference column")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="rows per engine batch")] = 32,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="float32 | bfloat16 | float16 (default: the bundle's)")] = None,
     num_shards: Annotated[int, typer.Option("--num-shards", help="split the job into K shards (one per machine)")] = 1,
     shard_index: Annotated[int, typer.Option("--shard-index", help="which shard this run scores (0..K-1)")] = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="rows per resumable output part")] = 1000,
@@ -278,7 +279,7 @@ def score(
             sampling = base.model_copy(update={k: v for k, v in given.items() if v is not None})
             sampling = Sampling.model_validate(sampling.model_dump())
         opts = ScoreOptions(text_field, prompt_template, sampling, source_field, output_field, reference_field)
-        job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh)
+        job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh, dtype)
         summary = run_score(job)
     except NlpforgeError as exc:
         _fail(exc, debug)

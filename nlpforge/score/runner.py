@@ -54,6 +54,7 @@ class ScoreJob:
     chunk_rows: int = 1000
     rejects: Path | None = None
     fresh: bool = False
+    dtype: str | None = None  # override the bundle's dtype (bfloat16 on CPUs with AVX512-BF16/AMX: ~2x)
 
     @property
     def parts(self) -> Path:
@@ -200,6 +201,8 @@ def _open_engine(job: ScoreJob, info: BundleInfo) -> Engine:
     opts: dict[str, Any] = {"batch_size": job.batch_size}
     if job.threads:
         opts["threads"] = job.threads
+    if job.dtype:
+        opts["dtype"] = job.dtype
     engine = load_engine(info, job.engine, **opts)
     engine.progress = False  # type: ignore[attr-defined]  # the scoring bar is the one live display
     return engine
