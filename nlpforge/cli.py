@@ -399,6 +399,89 @@ def models_promote(
         _fail(exc, debug)
 
 
+@app.command()
+def score(
+    output: Annotated[Path, typer.Option("--output", help="scored file: .jsonl, .csv or .parquet (batch files: .jsonl)")],
+    model: Annotated[str | None, typer.Option("--model", help="bundle folder or NAME@STAGE (not needed for --task factuality)")] = None,
+    input_: Annotated[Path | None, typer.Option("--input", help="rows to score: .jsonl, .csv, .parquet or .json")] = None,
+    task: Annotated[str, typer.Option("--task", help="generate | chat | classify | perplexity | factuality")] = "chat",
+    batch_file: Annotated[Path | None, typer.Option("--batch-file", help="OpenAI batch requests (.jsonl) instead of --input/--task")] = None,
+    text_field: Annotated[str | None, typer.Option("--text-field", help="column with the text (default: text; chat: messages)")] = None,
+    prompt_template: Annotated[str | None, typer.Option("--prompt-template", help="prompt built from row fields, e.g. 'Q: {question}\\nA:'")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="auto (vllm on a GPU, else hf) | vllm | hf")] = "auto",
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="default: the bundle's generation_config")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="0 = greedy (the bundle's default unless it says otherwise)")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p")] = None,
+    stop: Annotated[list[str] | None, typer.Option("--stop", help="stop string (repeatable)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="sampling seed")] = None,
+    n: Annotated[int, typer.Option("--n", help="completions per row")] = 1,
+    source_field: Annotated[str, typer.Option("--source-field", help="factuality: column with the source text")] = "source",
+    output_field: Annotated[str, typer.Option("--output-field", help="factuality: column with the answer to check")] = "output",
+    reference_field: Annotated[str | None, typer.Option("--reference-field", help="factuality: optional reference column")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="rows per engine batch")] = 32,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="float32 | bfloat16 | float16 (default: the bundle's)")] = None,
+    num_shards: Annotated[int, typer.Option("--num-shards", help="split the job into K shards (one per machine)")] = 1,
+    shard_index: Annotated[int, typer.Option("--shard-index", help="which shard this run scores (0..K-1)")] = 0,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="rows per resumable output part")] = 1000,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="default: OUTPUT.rejects.jsonl")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="discard the parts of an interrupted run and start over")] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Score a file offline (resumable: rerun the same command after a crash), or run an OpenAI batch file."""
+    from nlpforge.engines import Sampling
+    from nlpforge.score.runner import ScoreJob, run_score
+    from nlpforge.score.tasks import TASKS, ScoreOptions
+
+    _offline_env()
+    set_quiet(quiet)
+    try:
+        if batch_file is not None:
+            if input_ is not None:
+                raise RecipeError("give --batch-file or --input, not both")
+            input_, task = batch_file, "batch"
+        elif input_ is None:
+            raise RecipeError("give --input FILE (with --task) or --batch-file FILE")
+        elif task not in TASKS:
+            raise RecipeError(f"--task {task}: valid tasks are {', '.join(TASKS)}")
+        sampling = None
+        if any(v is not None for v in (max_tokens, temperature, top_p, seed)) or stop or n != 1:
+            from nlpforge.engines import read_bundle
+            from nlpforge.score.runner import resolve_model
+
+            base = read_bundle(resolve_model(model)).defaults if model else Sampling()
+            given = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop or None, "seed": seed, "n": n}
+            sampling = base.model_copy(update={k: v for k, v in given.items() if v is not None})
+            sampling = Sampling.model_validate(sampling.model_dump())
+        opts = ScoreOptions(text_field, prompt_template, sampling, source_field, output_field, reference_field)
+        job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh, dtype)
+        summary = run_score(job)
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+        return
+    except ValueError as exc:  # pydantic: an invalid sampling option
+        _fail(RecipeError(str(exc)), debug)
+        return
+    _print_score_summary(summary)
+
+
+def _print_score_summary(s: dict) -> None:
+    t = Table(title=f"score: {s['rows']} rows written, {s['errors']} rejected" + (f", {s['rows_per_s']} rows/s" if s.get("rows_per_s") else ""))
+    t.add_column("item")
+    t.add_column("value")
+    for reason, count in s["error_reasons"].items():
+        t.add_row(f"rejected: {reason}", str(count))
+    for key in ("label_distribution", "finish_reasons", "status_codes"):
+        for k, v in s.get(key, {}).items():
+            t.add_row(f"{key.replace('_', ' ')}: {k}", str(v))
+    for key in ("perplexity", "hallucination_score"):
+        if key in s:
+            t.add_row(key, ", ".join(f"{k}={v:.4g}" for k, v in s[key].items()))
+    out.print(t)
+    out.print(f"wrote {s['output']}" + (f"; rejects in {s['rejects']}" if s["errors"] else ""), highlight=False)
+
+
 def main() -> None:
     app(prog_name="nlpforge")
 

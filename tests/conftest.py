@@ -57,3 +57,28 @@ def classifier_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import build_classifier_bundle
 
     return build_classifier_bundle.build(tmp_path_factory.mktemp("models") / "classifier")
+
+
+def make_chat_bundle(model: Path, out: Path, name: str = "tiny-chat", max_new_tokens: int = 24) -> Path:
+    """A chat bundle in the export layout from the untuned tiny model, without a training run:
+    stop ids (end of turn + eos), greedy default, ``nlpforge.json`` with the serve flags."""
+    import json
+    import shutil
+
+    shutil.copytree(model, out, dirs_exist_ok=True)
+    gen = json.loads((out / "generation_config.json").read_text())
+    eot = 3  # <|im_end|> in build_tiny_model's tokenizer
+    gen.update({"eos_token_id": [eot, gen["eos_token_id"]], "max_new_tokens": max_new_tokens, "do_sample": False, "temperature": 0.0})
+    (out / "generation_config.json").write_text(json.dumps(gen, indent=2))
+    meta = {
+        "name": name, "task": "chat", "dtype": "float32", "stop_token_ids": gen["eos_token_id"], "max_model_len": 512,
+        "serve": {"engine": "vllm", "vllm_args": ["--served-model-name", name, "--max-model-len", "512", "--dtype", "float32", "--generation-config", "auto"]},
+    }
+    (out / "nlpforge.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+@pytest.fixture(scope="session")
+def chat_bundle(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's tiny model as a chat bundle (cheap: no fine-tuning run)."""
+    return make_chat_bundle(tiny_model, tmp_path_factory.mktemp("models") / "tiny-chat")

@@ -1,19 +1,74 @@
-"""The engine interface: chat generation and token log-likelihoods over rendered ids."""
+"""The engine interface shared by eval, batch scoring and serving (DESIGN.md, contract 2),
+and the pieces every engine uses the same way: the bundle's metadata, its default sampling
+parameters, prompt rendering and the post-processing of scores. Keeping these here (not in
+each engine) is what makes the HF and vLLM engines give the same answers for the same input."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from nlpforge.errors import StageError
+
+BUNDLE_META = "nlpforge.json"
 
 
 @dataclass
 class Completion:
     text: str
     token_ids: list[int]
-    finish_reason: str  # "stop": ended on a stop token; "length": hit max_new_tokens
+    finish_reason: str  # "stop": ended on a stop token or string; "length": hit max_new_tokens
+    prompt_tokens: int = 0
+
+
+@dataclass
+class Perplexity:
+    """Per-row score: mean NLL (nats/token) over every token after the first, and exp of it."""
+
+    nll: float
+    tokens: int
+    perplexity: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.perplexity = math.exp(min(self.nll, 50.0))
+
+
+class Sampling(BaseModel):
+    """Sampling parameters with the OpenAI names (server, batch files and `score` take these).
+
+    ``temperature`` 0 means greedy. ``seed`` makes sampled output repeatable within one engine;
+    only greedy output is expected to agree across engines.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int = Field(128, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = Field(1, ge=1, le=64)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_list(cls, v: Any) -> Any:
+        if v is None:
+            return ()
+        return (v,) if isinstance(v, str) else tuple(v)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
 
 
 class Engine(Protocol):
+    task: str  # "chat" (causal LM) or "classification"
+
     def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
         """Greedy continuation of each conversation's generation prompt."""
         ...
@@ -21,3 +76,105 @@ class Engine(Protocol):
     def nll(self, rows: list[dict]) -> tuple[float, int]:
         """Summed negative log-likelihood over the tokens whose label is not -100, and their count."""
         ...
+
+    def generate(self, prompts: list[str], params: Sampling) -> list[list[Completion]]:
+        """``params.n`` completions of each prompt text (tokenized as the tokenizer does by default)."""
+        ...
+
+    def chat_generate(self, conversations: list[list[dict]], params: Sampling) -> list[list[Completion]]:
+        """``params.n`` assistant replies to each conversation, rendered by nlpforge.data.chat."""
+        ...
+
+    def perplexity(self, texts: list[str]) -> list[Perplexity]:
+        ...
+
+    def classify(self, texts: list[str]) -> list[list[float]]:
+        """Class probabilities per text, index = class id (softmax, or sigmoid when multi-label)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@dataclass
+class BundleInfo:
+    """What an engine needs to know about a bundle beyond the HF files."""
+
+    path: Path
+    meta: dict[str, Any]
+    task: str
+    stop_ids: list[int]
+    defaults: Sampling
+    labels: list[str]
+    multi_label: bool
+    threshold: float | None
+    max_length: int | None
+    dtype: str
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or self.path.name)
+
+
+def read_bundle(path: Path) -> BundleInfo:
+    """Read ``nlpforge.json`` and ``generation_config.json``; a plain HF model folder works too
+    (task from its config: a ``*ForSequenceClassification`` architecture is a classifier)."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise StageError(f"{path}: not a model bundle (no config.json); give an exported bundle folder (runs/<name>/export) or NAME@STAGE")
+    meta = json.loads((path / BUNDLE_META).read_text(encoding="utf-8")) if (path / BUNDLE_META).is_file() else {}
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    archs = config.get("architectures") or []
+    task = meta.get("task") or ("classification" if any(a.endswith("ForSequenceClassification") for a in archs) else "chat")
+    gen = json.loads((path / "generation_config.json").read_text(encoding="utf-8")) if (path / "generation_config.json").is_file() else {}
+    eos = gen.get("eos_token_id", config.get("eos_token_id"))
+    stop_ids = [int(x) for x in (eos if isinstance(eos, list) else [eos] if eos is not None else [])]
+    stop_ids = list(dict.fromkeys(meta.get("stop_token_ids", []) + stop_ids))
+    # the bundle's generation_config is the served default (export writes greedy unless asked)
+    defaults = Sampling(
+        max_tokens=gen.get("max_new_tokens") or 128,
+        temperature=float(gen.get("temperature") or 0.0) if gen.get("do_sample") else 0.0,
+        top_p=float(gen.get("top_p") or 1.0),
+    )
+    id2label = config.get("id2label") or {}
+    labels = meta.get("labels") or [id2label[k] for k in sorted(id2label, key=int)] if task == "classification" else []
+    return BundleInfo(
+        path=path,
+        meta=meta,
+        task=task,
+        stop_ids=stop_ids,
+        defaults=defaults,
+        labels=list(labels),
+        multi_label=bool(meta.get("multi_label", config.get("problem_type") == "multi_label_classification")),
+        threshold=meta.get("threshold"),
+        max_length=meta.get("max_length") or meta.get("max_model_len") or config.get("max_position_embeddings"),
+        dtype=meta.get("dtype") or "float32",
+    )
+
+
+def probs_from_logits(logits: list[list[float]], multi_label: bool) -> list[list[float]]:
+    """Softmax per row, or an independent sigmoid per class for multi-label bundles.
+    Both engines hand raw logits here, so their probabilities are computed one way."""
+    import torch
+
+    t = torch.tensor(logits, dtype=torch.float64)
+    p = torch.sigmoid(t) if multi_label else torch.softmax(t, dim=-1)
+    return p.tolist()
+
+
+def decide(probs: list[float], labels: list[str], multi_label: bool, threshold: float | None) -> str | list[str]:
+    """The predicted label(s): argmax, or every label over the threshold (0.5 if unset) when multi-label."""
+    if multi_label:
+        cut = 0.5 if threshold is None else threshold
+        return [label for label, p in zip(labels, probs) if p >= cut]
+    best = max(range(len(probs)), key=probs.__getitem__)
+    if threshold is not None and len(labels) == 2:
+        # binary bundles with a decision threshold (fraud-style): label 1 only above it
+        best = 1 if probs[1] >= threshold else 0
+    return labels[best]
+
+
+def truncate_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """Cut ``text`` before the first stop string (OpenAI/vLLM semantics: the stop is not returned)."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -1,31 +1,79 @@
-"""transformers engine: batched ``generate`` with left padding, and teacher-forced NLL."""
+"""transformers engine: length-sorted batches, ``generate`` with left padding, teacher-forced
+NLL, per-row perplexity and classification through the model's own head."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nlpforge.console import track
 from nlpforge.data.chat import prompt_ids
-from nlpforge.engines.base import Completion
+from nlpforge.engines.base import BundleInfo, Completion, Perplexity, Sampling, probs_from_logits, truncate_at_stop
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def sorted_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Row indices in batches of similar length: less padding, same results."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    for b in range(0, len(order), batch_size):
+        yield order[b : b + batch_size]
 
 
 class HFEngine:
+    task = "chat"
+
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop_ids: list[int], batch_size: int = 16):
         self.model = model.eval()
         self.tok = tokenizer
         self.stop_ids = stop_ids
         self.batch_size = batch_size
+        self.progress = True  # batch scoring draws its own bar (rich allows one live display)
+        self.info: BundleInfo | None = None
+        self.max_length: int | None = getattr(model.config, "max_position_embeddings", None)
+
+    @classmethod
+    def from_bundle(cls, info: BundleInfo, batch_size: int = 32, threads: int | None = None, dtype: str | None = None) -> HFEngine:
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        tok = AutoTokenizer.from_pretrained(info.path)
+        auto = AutoModelForSequenceClassification if info.task == "classification" else AutoModelForCausalLM
+        model = auto.from_pretrained(info.path, dtype=DTYPES[dtype or info.dtype])
+        engine = cls(model, tok, info.stop_ids, batch_size)
+        engine.task, engine.info = info.task, info
+        engine.max_length = info.max_length or engine.max_length
+        engine.progress = False
+        return engine
+
+    def _batches(self, lengths: list[int], name: str) -> Iterator[list[int]]:
+        batches = sorted_batches(lengths, self.batch_size)
+        return track(batches, -(-len(lengths) // self.batch_size), name) if self.progress else batches
+
+    def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
+        params = Sampling(max_tokens=max_new_tokens, temperature=0.0)
+        return [c[0] for c in self._generate([prompt_ids(self.tok, c) for c in conversations], params)]
+
+    def chat_generate(self, conversations: list[list[dict]], params: Sampling) -> list[list[Completion]]:
+        return self._generate([prompt_ids(self.tok, c) for c in conversations], params)
+
+    def generate(self, prompts: list[str], params: Sampling) -> list[list[Completion]]:
+        return self._generate([self.text_ids(p) for p in prompts], params)
+
+    def text_ids(self, text: str) -> list[int]:
+        return list(self.tok(text)["input_ids"])
 
     @torch.inference_mode()
-    def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
-        prompts = [prompt_ids(self.tok, c) for c in conversations]
-        out: list[Completion | None] = [None] * len(prompts)
-        # length-sorted batches: less padding, same results
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        pad = self.tok.pad_token_id
-        for b in track(range(0, len(order), self.batch_size), -(-len(order) // self.batch_size), "generate"):
-            idx = order[b : b + self.batch_size]
+    def _generate(self, prompts: list[list[int]], params: Sampling) -> list[list[Completion]]:
+        out: list[list[Completion]] = [[] for _ in prompts]
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else (self.stop_ids or [0])[0]
+        sampling: dict = {"do_sample": False} if params.greedy else {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "num_return_sequences": params.n}
+        if params.stop:
+            sampling.update(stop_strings=list(params.stop), tokenizer=self.tok)
+        for idx in self._batches([len(p) for p in prompts], "generate"):
             width = max(len(prompts[i]) for i in idx)
             ids = torch.full((len(idx), width), pad)
             attn = torch.zeros((len(idx), width), dtype=torch.long)
@@ -33,24 +81,28 @@ class HFEngine:
                 p = prompts[i]
                 ids[row, width - len(p) :] = torch.tensor(p)
                 attn[row, width - len(p) :] = 1
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
             gen = self.model.generate(
                 input_ids=ids,
                 attention_mask=attn,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
+                max_new_tokens=params.max_tokens,
                 eos_token_id=self.stop_ids,
                 pad_token_id=pad,
+                **sampling,
             )
+            per = 1 if params.greedy else params.n
             for row, i in enumerate(idx):
-                new = gen[row, width:].tolist()
-                stop_at = next((k for k, t in enumerate(new) if t in self.stop_ids), None)
-                tokens = new if stop_at is None else new[:stop_at]
-                out[i] = Completion(
-                    text=self.tok.decode(tokens, skip_special_tokens=True),
-                    token_ids=tokens,
-                    finish_reason="length" if stop_at is None else "stop",
-                )
-        return out  # type: ignore[return-value]
+                for k in range(per):
+                    new = gen[row * per + k, width:].tolist()
+                    stop_at = next((j for j, t in enumerate(new) if t in self.stop_ids), None)
+                    tokens = new if stop_at is None else new[:stop_at]
+                    text, stopped = truncate_at_stop(self.tok.decode(tokens, skip_special_tokens=True), params.stop)
+                    done = stop_at is not None or stopped
+                    out[i].append(Completion(text=text, token_ids=tokens, finish_reason="stop" if done else "length", prompt_tokens=len(prompts[i])))
+                if per < params.n:  # greedy with n > 1: every choice is the same answer
+                    out[i] *= params.n
+        return out
 
     @torch.inference_mode()
     def nll(self, rows: list[dict]) -> tuple[float, int]:
@@ -120,3 +172,49 @@ class HFEngine:
                     "entropies": [float(entropy[r, k]) for k in range(keep)],
                 })
         return out
+
+    def scoring_ids(self, texts: list[str]) -> list[list[int]]:
+        """Ids scored for perplexity: the tokenizer's default encoding, cut to the context length."""
+        limit = self.max_length or 10**9
+        return [self.text_ids(t)[:limit] for t in texts]
+
+    @torch.inference_mode()
+    def perplexity(self, texts: list[str]) -> list[Perplexity]:
+        ids_list = self.scoring_ids(texts)
+        out: list[Perplexity | None] = [None] * len(texts)
+        pad = self.tok.pad_token_id or 0
+        for idx in self._batches([len(x) for x in ids_list], "perplexity"):
+            width = max(len(ids_list[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad)
+            labels = torch.full((len(idx), width), -100)
+            attn = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                n = len(ids_list[i])
+                ids[row, :n], labels[row, :n], attn[row, :n] = torch.tensor(ids_list[i]), torch.tensor(ids_list[i]), 1
+            logits = self.model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
+            target = labels[:, 1:]
+            loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none").sum(-1)
+            counts = (target != -100).sum(-1)
+            for row, i in enumerate(idx):
+                n = int(counts[row])
+                out[i] = Perplexity(nll=float(loss[row]) / n if n else 0.0, tokens=n)
+        return out  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def classify(self, texts: list[str]) -> list[list[float]]:
+        if self.task != "classification" or self.info is None:
+            raise ValueError("classify needs a classification bundle (nlpforge.json task: classification)")
+        limit = self.max_length or 512
+        enc = self.tok(texts, truncation=True, max_length=limit)["input_ids"]
+        out: list[list[float] | None] = [None] * len(texts)
+        for idx in self._batches([len(x) for x in enc], "classify"):
+            batch = self.tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt")
+            logits = self.model(**batch).logits.float().tolist()
+            for row, i in enumerate(idx):
+                out[i] = logits[row]
+        return probs_from_logits(out, self.info.multi_label)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        pass
+
+
