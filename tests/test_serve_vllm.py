@@ -82,7 +82,7 @@ def test_echo_logprobs_are_the_models_own(server: Served, quickstart_run: Path) 
 def test_client_disconnect_aborts_in_vllm(server: Served) -> None:
     before = metric(httpx.get(f"{server.url}/metrics").text, "nlpforge_aborted_requests_total")
     # 8 x 500 tokens: seconds of work, so the client is gone long before the engine could finish
-    body = {"model": MODEL, "prompt": "Question:", "max_tokens": 500, "n": 8, "ignore_eos": True, "stream": True}
+    body = {"model": MODEL, "prompt": "Question:", "max_tokens": 500, "n": 8, "temperature": 1.0, "ignore_eos": True, "stream": True}
     with httpx.stream("POST", f"{server.url}/v1/completions", json=body, timeout=60) as r:
         for i, _ in enumerate(r.iter_lines()):
             if i >= 4:
