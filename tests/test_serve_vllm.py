@@ -81,7 +81,8 @@ def test_echo_logprobs_are_the_models_own(server: Served, quickstart_run: Path) 
 
 def test_client_disconnect_aborts_in_vllm(server: Served) -> None:
     before = metric(httpx.get(f"{server.url}/metrics").text, "nlpforge_aborted_requests_total")
-    body = {"model": MODEL, "prompt": "Question:", "max_tokens": 500, "ignore_eos": True, "stream": True}
+    # 8 x 500 tokens: seconds of work, so the client is gone long before the engine could finish
+    body = {"model": MODEL, "prompt": "Question:", "max_tokens": 500, "n": 8, "temperature": 1.0, "ignore_eos": True, "stream": True}
     with httpx.stream("POST", f"{server.url}/v1/completions", json=body, timeout=60) as r:
         for i, _ in enumerate(r.iter_lines()):
             if i >= 4:
@@ -92,7 +93,7 @@ def test_client_disconnect_aborts_in_vllm(server: Served) -> None:
             break
         time.sleep(0.1)
     assert metric(m, "nlpforge_aborted_requests_total") == before + 1 and metric(m, "nlpforge_queue_depth") == 0
-    assert "Aborted request" in server.log.read_text() or metric(m, "nlpforge_completion_tokens_total") < 500
+    assert metric(m, "nlpforge_completion_tokens_total") < 4000  # the 4,000 tokens were never generated
 
 
 LL_TASK = """task: nlpforge_support_ll

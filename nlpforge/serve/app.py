@@ -232,6 +232,9 @@ class Server:
         if max_tokens is not None and max_tokens > room:
             raise P.APIError(400, f"prompt ({prompt_len} tokens) + max_tokens ({max_tokens}) exceeds max_model_len {self.info.max_model_len}",
                              param="max_tokens", code="context_length_exceeded")
+        temperature = d.temperature if req.temperature is None else req.temperature
+        if req.n > 1 and temperature == 0:
+            raise P.APIError(400, f"n={req.n} needs temperature > 0 (greedy decoding gives n identical answers)", param="n")
         stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
         if any(not s for s in stop):
             raise P.APIError(400, "stop strings must not be empty", param="stop")
@@ -253,9 +256,12 @@ class Server:
 
     async def run(self, prompt: list[int], params: GenParams, rid: str, adapter: str | None) -> GenOut:
         last: GenOut | None = None
-        async with contextlib.aclosing(self.engine.generate(prompt, params, rid, adapter)) as gen:
-            async for out in gen:
-                last = out
+        try:
+            async with contextlib.aclosing(self.engine.generate(prompt, params, rid, adapter)) as gen:
+                async for out in gen:
+                    last = out
+        except Exception as exc:
+            raise client_error(exc) from exc
         assert last is not None
         self.metrics.prompt_tokens.inc(last.prompt_len)
         self.metrics.completion_tokens.inc(sum(len(c.token_ids) for c in last.choices))
@@ -460,6 +466,13 @@ def create_app(info: BundleInfo, engine: ServeEngine, cfg: ServerConfig | None =
     return Guard(app, cfg, srv.metrics)  # type: ignore[return-value]
 
 
+def client_error(exc: Exception) -> Exception:
+    """vLLM's request-validation errors are the caller's fault: 400, not 500."""
+    if any(c.__name__ == "VLLMClientError" for c in type(exc).__mro__):
+        return P.APIError(400, str(exc), param=getattr(exc, "parameter", None))
+    return exc
+
+
 def decide(probs: list[float], labels: list[str], threshold: float | None, multi: bool) -> str | list[str] | None:
     """The label(s) a caller acts on: multi-label takes every label at or above the threshold
     (0.5 by default); binary takes the positive (second) label at or above it; otherwise the
@@ -522,12 +535,16 @@ async def _streamed(srv: Server, prompt: list[int], params: GenParams, rid: str,
                     yield ev
     except P.APIError as exc:
         yield sse(exc.body())
+    except Exception as exc:  # noqa: BLE001 - the status line is sent; report in-band
+        err = client_error(exc)
+        if err is not exc:
+            yield sse(err.body())
+        else:
+            log(f"[red]stream {rid} failed: {type(exc).__name__}: {exc}[/red]")
+            yield sse({"error": {"message": f"internal error: {type(exc).__name__}", "type": "server_error", "param": None, "code": None}})
     except (asyncio.CancelledError, GeneratorExit):
         srv.metrics.aborted.inc()
         raise
-    except Exception as exc:  # noqa: BLE001 - the status line is sent; report in-band
-        log(f"[red]stream {rid} failed: {type(exc).__name__}: {exc}[/red]")
-        yield sse({"error": {"message": f"internal error: {type(exc).__name__}", "type": "server_error", "param": None, "code": None}})
     else:
         if last is not None:
             srv.metrics.prompt_tokens.inc(last.prompt_len)
