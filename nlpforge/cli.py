@@ -102,6 +102,9 @@ def _print_results(root: Path, report: list[dict]) -> None:
         table.add_row(item["stage"], item["status"], str(item["seconds"]), text)
     out.print(table, soft_wrap=True)
     results = root / "eval" / "results.json"
+    if results.is_file() and json.loads(results.read_text()).get("task") == "classification":
+        _print_classification(root)
+        return
     if results.is_file():
         res = json.loads(results.read_text())
         t = Table(title="held-out eval")
@@ -119,6 +122,18 @@ def _print_results(root: Path, report: list[dict]) -> None:
         meta = json.loads((bundle / "nlpforge.json").read_text())
         out.print(f"\nServe it:  [bold]nlpforge serve {bundle}[/bold]")
         out.print(f"or with vLLM alone:  {vllm_serve_command(bundle, meta['serve']['vllm_args'])}", highlight=False)
+
+
+def _print_classification(root: Path) -> None:
+    res = json.loads((root / "eval" / "results.json").read_text())
+    t = Table(title=f"held-out eval ({res['metrics']['samples']} rows, {len(res['labels'])} labels)")
+    for col in ("metric", "tuned", f"majority ({res['majority']['prediction']})"):
+        t.add_column(col, justify="right")
+    for k in ("accuracy", "macro_f1", "micro_f1"):
+        t.add_row(k, str(res["metrics"][k]), str(res["majority"][k]))
+    out.print(t)
+    if (root / "export" / "nlpforge.json").is_file():
+        out.print(f"\nServe it:  [bold]nlpforge serve {root / 'export'}[/bold]")
 
 
 @app.command()
