@@ -85,6 +85,16 @@ def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path
     try:
         r = load_recipe(recipe, set_)
         run = RunDir(run_dir or Path("runs") / r.name)
+        from nlpforge.train.launch import is_main_process, world_size
+
+        if world_size() > 1 and not is_main_process():
+            # a data-parallel worker: train only; the main process keeps the manifest and cache
+            from nlpforge.train.run import run_train
+
+            if parse_stages(stages) != ["train"]:
+                raise RecipeError("under accelerate launch, run only the train stage: accelerate launch -m nlpforge train RECIPE")
+            run_train(r, run.stage_dir("prepare"), run.stage_dir("train"))
+            return
         report = run_pipeline(r, recipe, run, parse_stages(stages), fresh=fresh)
     except NlpforgeError as exc:
         _fail(exc, debug)
@@ -158,8 +168,33 @@ def _stage_command(name: str) -> None:
     app.command(name)(command)
 
 
-for _name in ("prepare", "train", "eval", "export"):
+for _name in ("prepare", "eval", "export"):
     _stage_command(_name)
+
+
+@app.command("train")
+def train_command(
+    recipe: RecipeArg,
+    num_processes: Annotated[int, typer.Option("--num-processes", help="data-parallel processes, launched with `accelerate launch` (CPU: gloo)")] = 1,
+    accelerate_config: Annotated[Path | None, typer.Option("--accelerate-config", help="an accelerate config (recipes/accelerate/: ddp, fsdp, deepspeed-zero2/3)")] = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    fresh: FreshOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run only the train stage of a recipe; with --num-processes N, data-parallel on Accelerate."""
+    if num_processes > 1 or accelerate_config is not None:
+        from nlpforge.train.launch import launch
+
+        argv = ["train", str(recipe), *[x for item in set_ or [] for x in ("--set", item)]]
+        argv += ["--run-dir", str(run_dir)] if run_dir else []
+        argv += [flag for flag, on in (("--fresh", fresh), ("--quiet", quiet), ("--debug", debug)) if on]
+        try:
+            raise typer.Exit(launch(argv, num_processes, accelerate_config))
+        except NlpforgeError as exc:
+            _fail(exc, debug)
+    _run(recipe, "train", set_, run_dir, fresh, quiet, debug)
 
 
 @app.command("clean")

@@ -32,6 +32,11 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     """The newest checkpoint that was fully written. A kill during a save can leave a
     checkpoint folder without ``trainer_state.json`` (written last); such a folder is
     moved aside rather than resumed from."""
+    from nlpforge.train.launch import is_main_process
+
+    if not is_main_process():  # data-parallel workers only read; the main process renames
+        done = sorted((p for p in ckpt_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()), key=lambda p: int(p.name.split("-")[1]))
+        return str(done[-1]) if done else None
     while ckpt_dir.is_dir():
         last = get_last_checkpoint(str(ckpt_dir))
         if last is None or (Path(last) / "trainer_state.json").is_file():
