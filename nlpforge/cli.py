@@ -38,7 +38,12 @@ def _offline_env() -> None:
 
 
 @app.command()
-def check(recipe: RecipeArg, set_: SetOpt = None, debug: DebugOpt = False) -> None:
+def check(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    no_model: Annotated[bool, typer.Option("--no-model", help="skip the parameter count and memory estimate")] = False,
+    debug: DebugOpt = False,
+) -> None:
     """Validate a recipe (every error at once) and show one training sample with its loss mask."""
     from nlpforge.recipe import load_recipe
 
@@ -47,6 +52,8 @@ def check(recipe: RecipeArg, set_: SetOpt = None, debug: DebugOpt = False) -> No
         r = load_recipe(recipe, set_)
         out.print(f"[green]ok[/green]: {recipe} is a valid recipe (name={r.name}, model={r.model.path})")
         _show_sample(r)
+        if not no_model:
+            _show_model(r)
     except NlpforgeError as exc:
         _fail(exc, debug)
 
@@ -55,11 +62,13 @@ def _show_sample(r) -> None:  # noqa: ANN001
     from nlpforge.corpus.clean import Cleaner
     from nlpforge.corpus.readers import read
     from nlpforge.data.chat import format_sample, load_tokenizer, render
+    from nlpforge.data.formats import CHAT_FORMATS
     from nlpforge.errors import DataError
+    from nlpforge.models import resolve_model_path
 
-    if r.data.format != "messages":
+    if r.data.format not in CHAT_FORMATS:
         return
-    if not Path(r.model.path).exists():
+    if not Path(resolve_model_path(r.model.path)).exists():
         raise NlpforgeError(f"model.path: {r.model.path} does not exist (build the quickstart model with `python scripts/build_tiny_model.py`)")
     tok = load_tokenizer(r)
     cleaner = Cleaner(r.data, r.clean)
@@ -73,6 +82,25 @@ def _show_sample(r) -> None:  # noqa: ANN001
         out.print(format_sample(tok, ids, mask), highlight=False)
         return
     raise DataError(f"data.inputs: no valid conversation found in {r.data.inputs}")
+
+
+def _show_model(r) -> None:  # noqa: ANN001
+    from nlpforge.models import resolve_model_path
+    from nlpforge.train.check import model_report
+
+    path = resolve_model_path(r.model.path)
+    if not Path(path).exists():
+        out.print(f"(model {r.model.path} is not a local folder here: no parameter count or memory estimate)")
+        return
+    rep = model_report(r)
+    t = Table(title=f"model: {r.model.path} ({rep['task']}, {rep['peft']}, {rep['dtype']}, batch {rep['batch_size']} x {rep['max_length']} tokens)")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("parameters", f"{rep['params']:,}")
+    t.add_row("trainable parameters", f"{rep['trainable_params']:,} ({rep['trainable_share']:.2%})")
+    for k, v in rep["memory_gib"].items():
+        t.add_row(f"GPU memory estimate: {k}", f"{v:.2f} GiB")
+    out.print(t)
 
 
 def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path | None, fresh: bool, quiet: bool, debug: bool) -> None:
@@ -195,6 +223,39 @@ def train_command(
         except NlpforgeError as exc:
             _fail(exc, debug)
     _run(recipe, "train", set_, run_dir, fresh, quiet, debug)
+
+
+@app.command("tune")
+def tune_command(
+    recipe: RecipeArg,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="number of Optuna trials")] = 10,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Search the ranges of the recipe's `tune` section with Optuna; write the trials table and the best recipe."""
+    from nlpforge.recipe import load_recipe
+    from nlpforge.runs import RunDir
+    from nlpforge.train.tune import run_tune
+
+    _offline_env()
+    set_quiet(quiet)
+    try:
+        r = load_recipe(recipe, set_)
+        res = run_tune(r, recipe, RunDir(run_dir or Path("runs") / r.name), trials, set_ or [])
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+        return
+    keys = list(res["best_params"])
+    t = Table(title=f"tune: {len(res['trials'])} trials, {res['direction']} {res['metric']}")
+    for col in ("trial", *keys, res["metric"], "train_loss", "seconds"):
+        t.add_column(col, justify="right")
+    for row in sorted(res["trials"], key=lambda x: x[res["metric"]], reverse=res["direction"] == "maximize"):
+        mark = " *" if row["trial"] == res["best_trial"] else ""
+        t.add_row(f"{row['trial']}{mark}", *[f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys], f"{row[res['metric']]:.4f}", str(row["train_loss"]), str(row["seconds"]))
+    out.print(t)
+    out.print(f"best recipe: {res['best_recipe']}")
 
 
 @app.command("clean")

@@ -144,6 +144,7 @@ def finish(trainer: Any, model: Any, tok: Any, recipe: Recipe, out_dir: Path, n_
     start = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.time() - start
+    final_eval = {k: round(v, 6) if isinstance(v, float) else v for k, v in trainer.evaluate().items()} if trainer.eval_dataset is not None else None
     if not trainer.is_world_process_zero():
         return {}
     with atomic_dir(out_dir / "adapter") as tmp:
@@ -163,5 +164,7 @@ def finish(trainer: Any, model: Any, tok: Any, recipe: Recipe, out_dir: Path, n_
             tokens_seen=collator.real, padding_share=round(1 - collator.real / collator.slots, 4), tokens_per_second=round(collator.real / max(seconds, 1e-9), 1)
         )
     summary.update(best_checkpoint_summary(trainer))
+    if final_eval is not None:
+        summary["eval"] = final_eval  # the saved adapter's scores (the best checkpoint's with early stopping)
     atomic_write_json(out_dir / "summary.json", summary)
     return summary
