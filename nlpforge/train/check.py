@@ -33,8 +33,11 @@ def model_report(recipe: Recipe) -> dict[str, Any]:
     with init_empty_weights():
         auto = AutoModelForSequenceClassification if classify else AutoModelForCausalLM
         model = auto.from_config(config, trust_remote_code=recipe.model.trust_remote_code)
-        model.tie_weights()
         total_base = sum(p.numel() for p in model.parameters())
+        out_emb, in_emb = model.get_output_embeddings(), model.get_input_embeddings()
+        tied = getattr(config.get_text_config(), "tie_word_embeddings", False)
+        if tied and out_emb is not None and in_emb is not None and out_emb.weight is not in_emb.weight:
+            total_base -= out_emb.weight.numel()  # on the meta device the tie is not made: count it once
         heads = [n for n in ("classifier", "score") if hasattr(model, n)] if classify else None
         peft_model = get_peft_model(model, peft_config(recipe, "SEQ_CLS" if classify else "CAUSAL_LM", modules_to_save=heads, tokenizer_path=path if recipe.peft.method != "prompt_tuning" else None))
         trainable, _ = peft_model.get_nb_trainable_parameters()
