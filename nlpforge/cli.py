@@ -39,7 +39,12 @@ def _offline_env() -> None:
 
 
 @app.command()
-def check(recipe: RecipeArg, set_: SetOpt = None, debug: DebugOpt = False) -> None:
+def check(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    no_model: Annotated[bool, typer.Option("--no-model", help="skip the parameter count and memory estimate")] = False,
+    debug: DebugOpt = False,
+) -> None:
     """Validate a recipe (every error at once) and show one training sample with its loss mask."""
     from nlpforge.recipe import load_recipe
 
@@ -48,6 +53,8 @@ def check(recipe: RecipeArg, set_: SetOpt = None, debug: DebugOpt = False) -> No
         r = load_recipe(recipe, set_)
         out.print(f"[green]ok[/green]: {recipe} is a valid recipe (name={r.name}, model={r.model.path})")
         _show_sample(r)
+        if not no_model:
+            _show_model(r)
     except NlpforgeError as exc:
         _fail(exc, debug)
 
@@ -56,11 +63,13 @@ def _show_sample(r) -> None:  # noqa: ANN001
     from nlpforge.corpus.clean import Cleaner
     from nlpforge.corpus.readers import read
     from nlpforge.data.chat import format_sample, load_tokenizer, render
+    from nlpforge.data.formats import CHAT_FORMATS
     from nlpforge.errors import DataError
+    from nlpforge.models import resolve_model_path
 
-    if r.data.format != "messages":
+    if r.data.format not in CHAT_FORMATS:
         return
-    if not Path(r.model.path).exists():
+    if not Path(resolve_model_path(r.model.path)).exists():
         raise NlpforgeError(f"model.path: {r.model.path} does not exist (build the quickstart model with `python scripts/build_tiny_model.py`)")
     tok = load_tokenizer(r)
     cleaner = Cleaner(r.data, r.clean)
@@ -76,6 +85,25 @@ def _show_sample(r) -> None:  # noqa: ANN001
     raise DataError(f"data.inputs: no valid conversation found in {r.data.inputs}")
 
 
+def _show_model(r) -> None:  # noqa: ANN001
+    from nlpforge.models import resolve_model_path
+    from nlpforge.train.check import model_report
+
+    path = resolve_model_path(r.model.path)
+    if not Path(path).exists():
+        out.print(f"(model {r.model.path} is not a local folder here: no parameter count or memory estimate)")
+        return
+    rep = model_report(r)
+    t = Table(title=f"model: {r.model.path} ({rep['task']}, {rep['peft']}, {rep['dtype']}, batch {rep['batch_size']} x {rep['max_length']} tokens)")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("parameters", f"{rep['params']:,}")
+    t.add_row("trainable parameters", f"{rep['trainable_params']:,} ({rep['trainable_share']:.2%})")
+    for k, v in rep["memory_gib"].items():
+        t.add_row(f"GPU memory estimate: {k}", f"{v:.2f} GiB")
+    out.print(t)
+
+
 def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path | None, fresh: bool, quiet: bool, debug: bool) -> None:
     from nlpforge.pipeline import parse_stages, run_pipeline
     from nlpforge.recipe import load_recipe
@@ -86,6 +114,16 @@ def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path
     try:
         r = load_recipe(recipe, set_)
         run = RunDir(run_dir or Path("runs") / r.name)
+        from nlpforge.train.launch import is_main_process, world_size
+
+        if world_size() > 1 and not is_main_process():
+            # a data-parallel worker: train only; the main process keeps the manifest and cache
+            from nlpforge.train.run import run_train
+
+            if parse_stages(stages) != ["train"]:
+                raise RecipeError("under accelerate launch, run only the train stage: accelerate launch -m nlpforge train RECIPE")
+            run_train(r, run.stage_dir("prepare"), run.stage_dir("train"))
+            return
         report = run_pipeline(r, recipe, run, parse_stages(stages), fresh=fresh)
     except NlpforgeError as exc:
         _fail(exc, debug)
@@ -103,6 +141,9 @@ def _print_results(root: Path, report: list[dict]) -> None:
         table.add_row(item["stage"], item["status"], str(item["seconds"]), text)
     out.print(table, soft_wrap=True)
     results = root / "eval" / "results.json"
+    if results.is_file() and json.loads(results.read_text()).get("task") == "classification":
+        _print_classification(root)
+        return
     if results.is_file():
         res = json.loads(results.read_text())
         t = Table(title="held-out eval")
@@ -121,6 +162,18 @@ def _print_results(root: Path, report: list[dict]) -> None:
         meta = json.loads((bundle / "nlpforge.json").read_text())
         out.print(f"\nServe it:  [bold]nlpforge serve {bundle}[/bold]")
         out.print(f"or with vLLM alone:  {vllm_serve_command(bundle, meta['serve']['vllm_args'])}", highlight=False)
+
+
+def _print_classification(root: Path) -> None:
+    res = json.loads((root / "eval" / "results.json").read_text())
+    t = Table(title=f"held-out eval ({res['metrics']['samples']} rows, {len(res['labels'])} labels)")
+    for col in ("metric", "tuned", f"majority ({res['majority']['prediction']})"):
+        t.add_column(col, justify="right")
+    for k in ("accuracy", "macro_f1", "micro_f1"):
+        t.add_row(k, str(res["metrics"][k]), str(res["majority"][k]))
+    out.print(t)
+    if (root / "export" / "nlpforge.json").is_file():
+        out.print(f"\nServe it:  [bold]nlpforge serve {root / 'export'}[/bold]")
 
 
 @app.command()
@@ -145,7 +198,7 @@ def _stage_command(name: str) -> None:
     app.command(name)(command)
 
 
-for _name in ("prepare", "train", "export"):
+for _name in ("prepare", "export"):
     _stage_command(_name)
 
 
@@ -202,6 +255,64 @@ def _eval_factuality(input_: Path | None, output: Path | None, source_field: str
             t.add_row(k, "-" if v["mean"] is None else f"{v['mean']:.4f}", str(v["defined"]))
     out.print(t)
     out.print(f"wrote {output}")
+
+
+@app.command("train")
+def train_command(
+    recipe: RecipeArg,
+    num_processes: Annotated[int, typer.Option("--num-processes", help="data-parallel processes, launched with `accelerate launch` (CPU: gloo)")] = 1,
+    accelerate_config: Annotated[Path | None, typer.Option("--accelerate-config", help="an accelerate config (recipes/accelerate/: ddp, fsdp, deepspeed-zero2/3)")] = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    fresh: FreshOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run only the train stage of a recipe; with --num-processes N, data-parallel on Accelerate."""
+    if num_processes > 1 or accelerate_config is not None:
+        from nlpforge.train.launch import launch
+
+        argv = ["train", str(recipe), *[x for item in set_ or [] for x in ("--set", item)]]
+        argv += ["--run-dir", str(run_dir)] if run_dir else []
+        argv += [flag for flag, on in (("--fresh", fresh), ("--quiet", quiet), ("--debug", debug)) if on]
+        try:
+            raise typer.Exit(launch(argv, num_processes, accelerate_config))
+        except NlpforgeError as exc:
+            _fail(exc, debug)
+    _run(recipe, "train", set_, run_dir, fresh, quiet, debug)
+
+
+@app.command("tune")
+def tune_command(
+    recipe: RecipeArg,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="number of Optuna trials")] = 10,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Search the ranges of the recipe's `tune` section with Optuna; write the trials table and the best recipe."""
+    from nlpforge.recipe import load_recipe
+    from nlpforge.runs import RunDir
+    from nlpforge.train.tune import run_tune
+
+    _offline_env()
+    set_quiet(quiet)
+    try:
+        r = load_recipe(recipe, set_)
+        res = run_tune(r, recipe, RunDir(run_dir or Path("runs") / r.name), trials, set_ or [])
+    except NlpforgeError as exc:
+        _fail(exc, debug)
+        return
+    keys = list(res["best_params"])
+    t = Table(title=f"tune: {len(res['trials'])} trials, {res['direction']} {res['metric']}")
+    for col in ("trial", *keys, res["metric"], "train_loss", "seconds"):
+        t.add_column(col, justify="right")
+    for row in sorted(res["trials"], key=lambda x: x[res["metric"]], reverse=res["direction"] == "maximize"):
+        mark = " *" if row["trial"] == res["best_trial"] else ""
+        t.add_row(f"{row['trial']}{mark}", *[f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys], f"{row[res['metric']]:.4f}", str(row["train_loss"]), str(row["seconds"]))
+    out.print(t)
+    out.print(f"best recipe: {res['best_recipe']}")
 
 
 @app.command("clean")

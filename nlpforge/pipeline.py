@@ -29,12 +29,17 @@ class Stage:
     name: str
     sections: tuple[str, ...]
     inputs: Callable[[Recipe, RunDir], list[Path]]
-    outputs: tuple[str, ...]  # paths relative to the run dir
+    outputs: tuple[str, ...] | Callable[[Recipe], tuple[str, ...]]  # paths relative to the run dir
     run: Callable[[Recipe, RunDir, dict], dict[str, Any]]
+
+    def output_paths(self, recipe: Recipe) -> tuple[str, ...]:
+        return self.outputs(recipe) if callable(self.outputs) else self.outputs
 
 
 def _model_dir(recipe: Recipe) -> list[Path]:
-    return [Path(recipe.model.path)]
+    from nlpforge.models import resolve_model_path
+
+    return [Path(resolve_model_path(recipe.model.path))]
 
 
 def _clean(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
@@ -44,37 +49,53 @@ def _clean(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
 
 
 def _prepare(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
-    from nlpforge.data.chat import run_prepare
+    from nlpforge.data.prepare import run_prepare
 
     return run_prepare(recipe, run.stage_dir("clean") / "corpus.jsonl", run.stage_dir("prepare"))
 
 
 def _train(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
-    from nlpforge.train.sft import run_train
+    from nlpforge.train.run import run_train
 
     return run_train(recipe, run.stage_dir("prepare"), run.stage_dir("train"))
 
 
 def _eval(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
+    args = (recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"))
+    if recipe.train.task == "classification":
+        from nlpforge.evals.classify import run_eval as run_classify_eval
+
+        return run_classify_eval(*args)
     from nlpforge.evals.chat import run_eval
 
-    return run_eval(recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"))
+    return run_eval(*args)
 
 
 def _export(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
     from nlpforge.evals.gates import assert_gates_passed
-    from nlpforge.export.bundle import run_export
 
     assert_gates_passed(run.stage_dir("eval") / "results.json")
+    args = (recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"), manifest, run.stage_dir("export"))
+    if recipe.train.task == "classification":
+        from nlpforge.export.classifier import run_export as export_classifier
 
-    return run_export(recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"), manifest, run.stage_dir("export"))
+        return export_classifier(*args)
+    from nlpforge.export.bundle import run_export
+
+    return run_export(*args)
+
+
+def _eval_outputs(recipe: Recipe) -> tuple[str, ...]:
+    if recipe.train.task == "classification":
+        return ("eval/results.json", "eval/predictions.jsonl")
+    return ("eval/results.json", "eval/samples.jsonl")
 
 
 STAGES: list[Stage] = [
     Stage("clean", ("data", "clean"), lambda r, run: [Path(p) for p in r.data.inputs], ("clean/corpus.jsonl", "clean/rejects.jsonl", "clean/report.json"), _clean),
     Stage(
         "prepare",
-        ("data", "model", "seed"),
+        ("data", "model", "seed", "train.task"),
         lambda r, run: [run.root / "clean/corpus.jsonl", *_model_dir(r)],
         ("prepare/train.jsonl", "prepare/eval.jsonl", "prepare/meta.json"),
         _prepare,
@@ -82,20 +103,20 @@ STAGES: list[Stage] = [
     Stage(
         "train",
         ("model", "peft", "train", "seed"),
-        lambda r, run: [run.root / "prepare/train.jsonl", run.root / "prepare/meta.json", *_model_dir(r)],
+        lambda r, run: [run.root / "prepare", *_model_dir(r)],
         ("train/adapter", "train/summary.json"),
         _train,
     ),
     Stage(
         "eval",
-        ("model", "eval"),
+        ("model", "eval", "train.threshold"),
         lambda r, run: [run.root / "prepare/eval.jsonl", run.root / "train/adapter", *_model_dir(r)],
-        ("eval/results.json", "eval/samples.jsonl"),
+        _eval_outputs,
         _eval,
     ),
     Stage(
         "export",
-        ("name", "model", "export", "serve"),
+        ("name", "model", "export", "serve", "train.threshold"),
         lambda r, run: [run.root / "prepare/eval.jsonl", run.root / "prepare/meta.json", run.root / "train/adapter", run.root / "eval/results.json", *_model_dir(r)],
         ("export",),
         _export,
@@ -117,9 +138,9 @@ def parse_stages(spec: str | None) -> list[str]:
 def _input_hashes(paths: list[Path], run: RunDir, stage: str, recipe: Recipe) -> dict[str, str]:
     out = {}
     for p in paths:
-        is_model = str(p) == recipe.model.path
+        is_model = p in _model_dir(recipe)
         if not p.exists() and not is_model:
-            producer = next((s.name for s in STAGES if any(str(p).endswith(o) for o in s.outputs)), None)
+            producer = next((s.name for s in STAGES if any(str(p).endswith(o) for o in s.output_paths(recipe))), None)
             hint = f"; run stage '{producer}' first (nlpforge run RECIPE --stages {producer})" if producer else ""
             raise StageError(f"{stage}: input {p} is missing{hint}")
         key = str(p.relative_to(run.root)) if p.is_relative_to(run.root) else str(p)
@@ -186,7 +207,7 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
             manifest["inputs"] = inputs
             run.save_manifest(manifest)
         entry = run.stage_entry(stage.name)
-        outputs_there = all((run.root / o).exists() for o in stage.outputs)
+        outputs_there = all((run.root / o).exists() for o in stage.output_paths(recipe))
         if not fresh and entry.get("status") == "completed" and entry.get("fingerprint") == fingerprint and outputs_there:
             log(f"[dim]{stage.name}: unchanged since {entry.get('finished')}, skipped[/dim]")
             report.append({"stage": stage.name, "status": "cached", "seconds": entry.get("seconds"), "summary": entry.get("summary", {})})
@@ -204,7 +225,7 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
             log(f"{stage.name}: failed: {exc}")
             raise
         seconds = round(time.time() - start, 1)
-        outputs = {o: hash_path(run.root / o) for o in stage.outputs}
+        outputs = {o: hash_path(run.root / o) for o in stage.output_paths(recipe)}
         run.update_stage(stage.name, status="completed", finished=now(), seconds=seconds, outputs=outputs, summary=summary, error=None)
         log(f"{stage.name}: completed in {seconds}s: {json.dumps(summary)}")
         report.append({"stage": stage.name, "status": "ran", "seconds": seconds, "summary": summary})

@@ -31,12 +31,38 @@ class Splits(Strict):
     eval: float = Field(0.1, gt=0, lt=1, description="fraction of cleaned conversations held out for eval")
 
 
+DataFormat = Literal["messages", "alpaca", "sharegpt", "text", "classification", "preference", "kto"]
+
+
 class DataConfig(Strict):
     inputs: list[str] = Field(min_length=1, description="files or folders (JSONL, JSON, CSV, Parquet, text, HTML), relative to the working directory")
-    format: Literal["messages", "text"] = Field("messages", description="messages: chat conversations; text: documents (clean only, for now)")
+    format: DataFormat = Field(
+        "messages",
+        description="messages: {messages: [{role, content}]}; alpaca: {instruction, input?, output}; sharegpt: {conversations: [{from, value}]}; "
+        "text: documents (continued pretraining); classification: {text, label} (label list = multi-label); "
+        "preference: {prompt, chosen, rejected} (DPO); kto: {prompt, completion, label: bool}",
+    )
     messages_field: str = "messages"
     text_field: str = "text"
+    columns: dict[str, str] = Field({}, description="canonical field of the format -> column in your files, e.g. {label: intent, text: body}")
+    label_separator: str | None = Field(None, description="classification: split a string label on this (e.g. '|') into a multi-label list")
+    weights: list[float] | None = Field(None, description="one weight per entry of inputs: its training rows are used weight times (0.5 = a seeded half, 2 = twice)")
     splits: Splits = Splits()
+
+    @model_validator(mode="after")
+    def _columns_and_weights(self) -> DataConfig:
+        from nlpforge.data.formats import COLUMNS
+
+        valid = COLUMNS[self.format]
+        unknown = sorted(set(self.columns) - set(valid))
+        if unknown:
+            raise ValueError(f"columns: {unknown} not a field of format {self.format}; valid: {sorted(valid)}")
+        if self.weights is not None:
+            if len(self.weights) != len(self.inputs):
+                raise ValueError(f"weights: {len(self.weights)} weights for {len(self.inputs)} inputs; give one per input")
+            if any(w <= 0 for w in self.weights):
+                raise ValueError("weights: every weight must be > 0")
+        return self
 
 
 class QualityConfig(Strict):
@@ -122,14 +148,27 @@ class ModelConfig(Strict):
 
 
 class PeftConfig(Strict):
-    method: Literal["lora"] = "lora"
+    method: Literal["lora", "qlora", "ia3", "prompt_tuning"] = Field("lora", description="qlora = LoRA on a 4-bit (bitsandbytes NF4) base: CUDA only")
     r: int = Field(8, gt=0)
     alpha: int = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    use_rslora: bool = Field(False, description="rank-stabilised LoRA: scale alpha/sqrt(r) instead of alpha/r")
+    use_dora: bool = Field(False, description="weight-decomposed LoRA (DoRA)")
+    modules_to_save: list[str] | None = Field(None, description="modules trained in full and saved with the adapter; classification adds the head itself")
+    num_virtual_tokens: int = Field(16, gt=0, description="prompt_tuning: soft prompt length")
+    prompt_init_text: str | None = Field(None, description="prompt_tuning: initialise the soft prompt from this text's embeddings")
+
+
+class EarlyStopping(Strict):
+    metric: str = Field("eval_loss", description="metric the Trainer's evaluate() returns, e.g. eval_loss, eval_accuracy, eval_macro_f1")
+    greater_is_better: bool | None = Field(None, description="default: false for *loss, true otherwise")
+    patience: int = Field(3, gt=0, description="evaluations without improvement before stopping")
+    threshold: float = Field(0.0, ge=0)
 
 
 class TrainConfig(Strict):
+    task: Literal["sft", "classification", "dpo", "kto"] | None = Field(None, description="default from data.format: classification, preference->dpo, kto, else sft")
     epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="overrides epochs when > 0")
     batch_size: int = Field(8, gt=0)
@@ -142,6 +181,42 @@ class TrainConfig(Strict):
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(10, gt=0)
     threads: int | None = Field(None, gt=0, description="torch CPU threads; default: all cores")
+    packing: bool = Field(False, description="sft: concatenate samples into padding-free rows with per-sample position ids (no attention across samples)")
+    group_by_length: bool = Field(True, description="without packing: batch samples of similar length to cut padding")
+    gradient_checkpointing: bool = False
+    class_weights: bool = Field(False, description="classification: weight the loss by inverse class frequency (multi-label: positive weights)")
+    threshold: float = Field(0.5, gt=0, lt=1, description="classification, multi-label: decision threshold on each label's probability")
+    beta: float = Field(0.1, gt=0, description="dpo/kto: strength of the KL penalty to the reference model")
+    eval_steps: int | None = Field(None, gt=0, description="evaluate on the validation split every N steps (needed by early_stopping)")
+    early_stopping: EarlyStopping | None = Field(None, description="stop when the metric stops improving; the best checkpoint becomes the adapter")
+    report_to: list[Literal["tensorboard", "mlflow", "wandb", "trackio", "comet_ml", "clearml", "dvclive"]] = Field([], description="passed to the Trainer's report_to")
+
+    @model_validator(mode="after")
+    def _eval_for_early_stopping(self) -> TrainConfig:
+        if self.early_stopping is not None and self.eval_steps is None:
+            raise ValueError("early_stopping needs eval_steps (how often to evaluate)")
+        return self
+
+
+class TuneParam(Strict):
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> TuneParam:
+        if self.choices is None and (self.low is None or self.high is None):
+            raise ValueError("give low and high, or choices")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low {self.low} > high {self.high}")
+        return self
+
+
+class TuneConfig(Strict):
+    metric: str = Field("eval_loss", description="metric of the validation split to optimise")
+    direction: Literal["minimize", "maximize"] = "minimize"
+    params: dict[str, TuneParam] = Field({}, description="recipe key path -> range, e.g. train.learning_rate: {low: 1e-5, high: 1e-3, log: true}")
 
 
 class GateConfig(Strict):
@@ -234,9 +309,36 @@ class Recipe(Strict):
     eval: EvalConfig = EvalConfig()
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
+    tune: TuneConfig | None = None
+
+    @model_validator(mode="after")
+    def _task_matches_format(self) -> Recipe:
+        fmt = self.data.format
+        implied = {"classification": "classification", "preference": "dpo", "kto": "kto"}.get(fmt, "sft")
+        task = self.train.task or implied
+        if task != implied:
+            valid = {"sft": "messages, alpaca, sharegpt or text", "classification": "classification", "dpo": "preference", "kto": "kto"}[task]
+            raise ValueError(f"train.task={task} needs data.format {valid}, not {fmt}")
+        self.train.task = task
+        if self.peft.method == "prompt_tuning" and self.train.packing:
+            raise ValueError("peft.method=prompt_tuning prepends virtual tokens to each row; it cannot train on packed rows (train.packing: false)")
+        if self.tune is not None:
+            for key in self.tune.params:
+                section, _, field = key.partition(".")
+                model = type(self).model_fields.get(section)
+                nested = _nested_model(model.annotation) if model else None
+                if nested is None or field not in nested.model_fields:
+                    raise ValueError(f"tune.params: {key!r} is not a recipe key (e.g. train.learning_rate, peft.r)")
+        return self
 
     def section_hash(self, *sections: str) -> str:
-        dump = {s: getattr(self, s).model_dump(mode="json") if isinstance(getattr(self, s), BaseModel) else getattr(self, s) for s in sections}
+        def value(dotted: str) -> Any:
+            node: Any = self
+            for part in dotted.split("."):  # "train.task": one field of a section
+                node = getattr(node, part)
+            return node.model_dump(mode="json") if isinstance(node, BaseModel) else node
+
+        dump = {s: value(s) for s in sections}
         return sha256_text(json.dumps(dump, sort_keys=True))
 
     def digest(self) -> str:

@@ -37,6 +37,7 @@ from nlpforge.console import track
 from nlpforge.corpus import quality
 from nlpforge.corpus.pii import Anonymizer, Span
 from nlpforge.corpus.readers import RawDoc, read
+from nlpforge.data.formats import CHAT_FORMATS, FormatProblem, message_fields, to_canonical
 from nlpforge.errors import DataError
 from nlpforge.recipe import CleanConfig, DataConfig
 from nlpforge.runs import atomic_file, atomic_write_json
@@ -214,14 +215,19 @@ class Cleaner:
         """``(normalised record, its text, reject reason)``; for chat, the text joins the turns with newlines."""
         if doc.record is None:
             return None, "", doc.error
-        record = doc.record
-        if self.data.format == "messages":
-            problem = check_messages(record, self.data.messages_field)
-            if problem:
-                return None, "", problem
-            messages = [{"role": m["role"], "content": normalize_text(m["content"], self.cfg.normalize, self.cfg.fix_mojibake)} for m in record[self.data.messages_field]]
-            record = {**record, self.data.messages_field: messages}
-            return record, "\n".join(m["content"] for m in messages), None
+        try:
+            record = to_canonical(doc.record, self.data)  # alpaca, sharegpt, preference, ... -> one shape per task
+        except FormatProblem as exc:
+            return None, "", str(exc)
+        fields = message_fields(self.data.format, self.data.messages_field)
+        if fields:
+            if self.data.format in CHAT_FORMATS:
+                problem = check_messages(record, self.data.messages_field)
+                if problem:
+                    return None, "", problem
+            for name in fields:
+                record[name] = [{"role": m["role"], "content": normalize_text(m["content"], self.cfg.normalize, self.cfg.fix_mojibake)} for m in record[name]]
+            return record, "\n".join(m["content"] for f in fields for m in record[f]), None
         value = record.get(self.data.text_field)
         if not isinstance(value, str):
             return None, "", f"invalid_schema: no string '{self.data.text_field}' field (data.text_field)"
@@ -230,16 +236,20 @@ class Cleaner:
 
     def anonymize_record(self, record: dict, text: str, spans: list[Span]) -> tuple[dict, str]:
         """Anonymise the record's text(s), with NER spans given as offsets into ``text``."""
-        if self.data.format == "text":
+        fields = message_fields(self.data.format, self.data.messages_field)
+        if not fields:
             new = self.anonymize(text, self.pattern_spans(text) + spans)
             return {**record, self.data.text_field: new}, new
-        messages, pos = [], 0
-        for m in record[self.data.messages_field]:
-            end = pos + len(m["content"])
-            mine = [Span(sp.start - pos, sp.end - pos, sp.entity, sp.text) for sp in spans if pos <= sp.start and sp.end <= end]
-            messages.append({"role": m["role"], "content": self.anonymize(m["content"], self.pattern_spans(m["content"]) + mine)})
-            pos = end + 1  # the joining newline
-        return {**record, self.data.messages_field: messages}, "\n".join(m["content"] for m in messages)
+        record, pos = dict(record), 0
+        for name in fields:
+            messages = []
+            for m in record[name]:
+                end = pos + len(m["content"])
+                mine = [Span(sp.start - pos, sp.end - pos, sp.entity, sp.text) for sp in spans if pos <= sp.start and sp.end <= end]
+                messages.append({"role": m["role"], "content": self.anonymize(m["content"], self.pattern_spans(m["content"]) + mine)})
+                pos = end + 1  # the joining newline
+            record[name] = messages
+        return record, "\n".join(m["content"] for f in fields for m in record[f])
 
 
 class LanguageFilter:
@@ -447,12 +457,15 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
     words_before: list[int] = []
     words_after: list[int] = []
     seen: dict[str, str] = {}
+    first_reject: list[str] = []
     kept = sentences = boilerplate_removed = c4_removed = 0
 
     with _sink(out_dir, "corpus.jsonl") as kept_f, _sink(out_dir, "rejects.jsonl") as rej_f:
 
         def reject(source: str, reason: str, text: str) -> None:
             key = reason.split(":")[0]
+            if not first_reject:
+                first_reject.append(f"{source}: {reason}")
             rejected[key] += 1
             rejected_chars[key] += len(text)
             if len(examples.setdefault(key, [])) < 3:
@@ -471,7 +484,8 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                 continue
             record, text = res.record, res.text
             if cfg.dedup == "exact":
-                content = record[data.messages_field] if data.format == "messages" else text
+                fields = message_fields(data.format, data.messages_field)
+                content = [record[f] for f in fields] if fields else [text, record.get("label")]
                 key = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
                 if key in seen:
                     reject(res.source, f"duplicate: same content as {seen[key]}", text)
@@ -498,7 +512,8 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
     if total is not None and kept + n_rejected != total:
         raise DataError(f"clean: {total} input records but {kept} kept + {n_rejected} rejected; this is a bug, please report it")
     if out_dir is not None and kept == 0:
-        raise DataError(f"clean: no record survived cleaning; see {out_dir / 'rejects.jsonl'}")
+        first = (first_reject or [""])[0]
+        raise DataError(f"clean: no record survived cleaning (data.format={data.format}); first reject: {first[:400]}; see {out_dir / 'rejects.jsonl'}")
     report = {
         "input_docs": kept + n_rejected,
         "kept_docs": kept,

@@ -11,7 +11,6 @@ contract 1), so nothing here re-implements a template.
 from __future__ import annotations
 
 import json
-import random
 import re
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,16 @@ from typing import Any
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from nlpforge.console import track
-from nlpforge.errors import ContractError, DataError, StageError
+from nlpforge.errors import ContractError, RecipeError, StageError
+from nlpforge.models import resolve_model_path
 from nlpforge.recipe import Recipe
 from nlpforge.runs import atomic_file, atomic_write_json
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
-def load_tokenizer(recipe: Recipe, path: str | None = None) -> PreTrainedTokenizerBase:
-    source = path or recipe.model.path
+def load_tokenizer(recipe: Recipe, path: str | None = None, require_template: bool = True) -> PreTrainedTokenizerBase:
+    source = path or resolve_model_path(recipe.model.path)
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=recipe.model.trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -35,8 +35,13 @@ def load_tokenizer(recipe: Recipe, path: str | None = None) -> PreTrainedTokeniz
     template = recipe.model.chat_template
     if template:
         tpath = Path(template)
-        tok.chat_template = tpath.read_text(encoding="utf-8") if tpath.suffix == ".jinja" and tpath.is_file() else template
-    if not tok.chat_template:
+        if tpath.suffix == ".jinja":
+            if not tpath.is_file():
+                raise RecipeError(f"model.chat_template: template file {template} not found (paths are relative to {Path.cwd()})")
+            tok.chat_template = tpath.read_text(encoding="utf-8")
+        else:
+            tok.chat_template = template
+    if require_template and not tok.chat_template:
         raise ContractError(
             f"{source}: the tokenizer has no chat template; set model.chat_template to a Jinja template "
             "(inline or a .jinja file) so training and serving render conversations the same way"
@@ -97,52 +102,35 @@ def format_sample(tok: PreTrainedTokenizerBase, ids: list[int], mask: list[int],
     return "".join(parts)
 
 
-def run_prepare(recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
-    if recipe.data.format != "messages":
-        raise StageError(f"data.format={recipe.data.format}: prepare and train take chat conversations (format: messages) for now; `nlpforge clean` handles documents")
-    tok = load_tokenizer(recipe)
-    field = recipe.data.messages_field
-    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not rows:
-        raise DataError(f"{corpus}: no conversations to prepare")
-    random.Random(recipe.seed).shuffle(rows)
-    n_eval = max(1, round(len(rows) * recipe.data.splits.eval))
-    splits = {"eval": rows[:n_eval], "train": rows[n_eval:]}
-    if not splits["train"]:
-        raise DataError(f"data.splits.eval={recipe.data.splits.eval} leaves no training rows out of {len(rows)}")
+def write_chat_rows(tok: PreTrainedTokenizerBase, items: list[dict], field: str, max_length: int, f: Any, rej_f: Any, eot_ids: set[int], desc: str) -> dict[str, int]:
+    """Render conversations to ids and loss labels (one JSON line each); overlong ones are rejected."""
+    n_tok = n_loss = kept = rejects = 0
+    for row in track(items, len(items), desc):
+        messages = row[field]
+        ids, mask = render(tok, messages)
+        if len(ids) > max_length:
+            # truncating would cut the end-of-turn token out of the loss: reject instead
+            rejects += 1
+            rej_f.write(json.dumps({"source": row.get("source"), "reason": "too_long_tokens", "detail": f"{len(ids)} tokens > model.max_length={max_length}"}) + "\n")
+            continue
+        if not any(mask):
+            raise ContractError(f"{row.get('source')}: the chat template marks no assistant tokens for loss")
+        eot_ids.add(end_of_turn_id(tok, ids, mask))
+        labels = [t if m else -100 for t, m in zip(ids, mask)]
+        f.write(json.dumps({"source": row.get("source"), "messages": messages, "input_ids": ids, "labels": labels}) + "\n")
+        kept += 1
+        n_tok += len(ids)
+        n_loss += sum(mask)
+    return {"rows": kept, "tokens": n_tok, "loss_tokens": n_loss, "rejected": rejects}
 
-    eot_ids: set[int] = set()
-    stats: dict[str, Any] = {"tokens": {}, "loss_tokens": {}, "rows": {}}
-    rejects = 0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out_dir / "rejects.jsonl") as rej_f:
-        for split, items in splits.items():
-            n_tok = n_loss = kept = 0
-            with atomic_file(out_dir / f"{split}.jsonl") as f:
-                for row in track(items, len(items), f"prepare {split}"):
-                    messages = row[field]
-                    ids, mask = render(tok, messages)
-                    if len(ids) > recipe.model.max_length:
-                        # truncating would cut the end-of-turn token out of the loss: reject instead
-                        rejects += 1
-                        rej_f.write(json.dumps({"source": row.get("source"), "reason": "too_long_tokens", "detail": f"{len(ids)} tokens > model.max_length={recipe.model.max_length}"}) + "\n")
-                        continue
-                    if not any(mask):
-                        raise ContractError(f"{row.get('source')}: the chat template marks no assistant tokens for loss")
-                    eot_ids.add(end_of_turn_id(tok, ids, mask))
-                    labels = [t if m else -100 for t, m in zip(ids, mask)]
-                    f.write(json.dumps({"source": row.get("source"), "messages": messages, "input_ids": ids, "labels": labels}) + "\n")
-                    kept += 1
-                    n_tok += len(ids)
-                    n_loss += sum(mask)
-            stats["rows"][split], stats["tokens"][split], stats["loss_tokens"][split] = kept, n_tok, n_loss
+
+def chat_meta(tok: PreTrainedTokenizerBase, eot_ids: set[int]) -> dict[str, Any]:
+    """What eval and export need to stop where training stopped (one end-of-turn token)."""
     if len(eot_ids) != 1:
         names = [tok.convert_ids_to_tokens(i) for i in sorted(eot_ids)]
         raise ContractError(f"assistant turns end in different tokens {names}; the template must close every turn with one end-of-turn token")
-    eot = eot_ids.pop()
-    meta = {
-        **stats,
-        "rejected_too_long": rejects,
+    eot = next(iter(eot_ids))
+    return {
         "end_of_turn_token": tok.convert_ids_to_tokens(eot),
         "end_of_turn_id": eot,
         "eos_token": tok.eos_token,
@@ -151,5 +139,25 @@ def run_prepare(recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
         "pad_token_id": tok.pad_token_id,
         "chat_template": tok.chat_template,
     }
+
+
+def run_prepare(recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
+    """Chat SFT (formats messages, alpaca, sharegpt: clean already made them messages)."""
+    from nlpforge.data.splits import read_corpus, split_and_weight
+
+    tok = load_tokenizer(recipe)
+    field = recipe.data.messages_field
+    splits = split_and_weight(recipe, read_corpus(corpus))
+    eot_ids: set[int] = set()
+    stats: dict[str, Any] = {"tokens": {}, "loss_tokens": {}, "rows": {}}
+    rejects = 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out_dir / "rejects.jsonl") as rej_f:
+        for split, items in splits.items():
+            with atomic_file(out_dir / f"{split}.jsonl") as f:
+                st = write_chat_rows(tok, items, field, recipe.model.max_length, f, rej_f, eot_ids, f"prepare {split}")
+            rejects += st["rejected"]
+            stats["rows"][split], stats["tokens"][split], stats["loss_tokens"][split] = st["rows"], st["tokens"], st["loss_tokens"]
+    meta = {"task": "sft", "format": recipe.data.format, **stats, "rejected_too_long": rejects, **chat_meta(tok, eot_ids)}
     atomic_write_json(out_dir / "meta.json", meta)
     return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "end_of_turn": meta["end_of_turn_token"]}

@@ -1,6 +1,11 @@
-"""Train: LoRA (peft) on the prepared chat samples with the HF Trainer, which runs on
-Accelerate. Checkpoints every ``train.save_steps``; a killed run resumes from the last one
-with optimizer, scheduler, RNG and data position restored (the Trainer's own resume)."""
+"""Train: causal-LM SFT (chat or continued pretraining) with a PEFT method and the HF Trainer,
+which runs on Accelerate (one process, or data-parallel under ``accelerate launch``).
+Checkpoints every ``train.save_steps``; a killed run resumes from the last one with
+optimizer, scheduler, RNG and data position restored (the Trainer's own resume).
+
+Batches are either packed (``train.packing``: the samples of a batch are concatenated into
+one padding-free row; per-sample ``position_ids`` make transformers' attention mask block
+diagonal, so no token attends across samples) or padded, with similar lengths grouped."""
 
 from __future__ import annotations
 
@@ -11,15 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModelForCausalLM, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from peft import PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, DataCollatorWithFlattening, PreTrainedModel, Trainer, set_seed
 
 from nlpforge.console import log
 from nlpforge.data.chat import load_tokenizer
 from nlpforge.errors import DataError, StageError
+from nlpforge.models import resolve_model_path
 from nlpforge.recipe import Recipe
 from nlpforge.runs import atomic_dir, atomic_write_json
+from nlpforge.train.common import JsonlLog, best_checkpoint_summary, callbacks, last_complete_checkpoint, training_args  # noqa: F401 (re-exported)
+from nlpforge.train.peft_methods import peft_config, quantization_config
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -28,11 +35,13 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
-def load_base(recipe: Recipe, dtype: str | None = None) -> PreTrainedModel:
+def load_base(recipe: Recipe, dtype: str | None = None, quantize: bool = False) -> PreTrainedModel:
+    path = resolve_model_path(recipe.model.path)
+    extra: dict[str, Any] = {}
+    if quantize:
+        extra["quantization_config"] = quantization_config(recipe)  # raises on CPU before loading
     try:
-        return AutoModelForCausalLM.from_pretrained(
-            recipe.model.path, dtype=DTYPES[dtype or recipe.model.dtype], trust_remote_code=recipe.model.trust_remote_code
-        )
+        return AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype or recipe.model.dtype], trust_remote_code=recipe.model.trust_remote_code, **extra)
     except (OSError, ValueError) as exc:
         raise StageError(f"model.path: cannot load a causal LM from {recipe.model.path!r}: {exc}") from None
 
@@ -68,101 +77,94 @@ class PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": attn}
 
 
-class JsonlLog(TrainerCallback):
-    """Loss and learning rate as JSON lines in the run directory (appends across resumes)."""
+class CountingCollator:
+    """Wraps a collator to count real and padded token slots (padding share, tokens/s)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, inner: Any):
+        self.inner, self.real, self.slots = inner, 0, 0
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (Trainer's signature)
-        if logs:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self.inner(rows)
+        self.real += sum(len(r["input_ids"]) for r in rows)
+        self.slots += batch["input_ids"].numel()
+        return batch
 
 
-def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
-    """The newest checkpoint that was fully written. A kill during a save can leave a
-    checkpoint folder without ``trainer_state.json`` (written last); such a folder is
-    moved aside rather than resumed from."""
-    while ckpt_dir.is_dir():
-        last = get_last_checkpoint(str(ckpt_dir))
-        if last is None or (Path(last) / "trainer_state.json").is_file():
-            return last
-        Path(last).rename(Path(last).with_name(f"incomplete-{Path(last).name}"))
-    return None
+def packed_collator() -> DataCollatorWithFlattening:
+    # -100 on each sample's first label: no sample learns to predict across the boundary
+    return DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+
+
+def build_model(recipe: Recipe, tok_path: str) -> Any:
+    set_seed(recipe.seed)  # adapter weights are initialised from the global RNG: seed it first
+    qlora = recipe.peft.method == "qlora"
+    model = load_base(recipe, quantize=qlora)
+    if qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe.train.gradient_checkpointing)
+    if recipe.train.packing:
+        # a KV cache makes transformers skip the packed-sequence mask (masking_utils): off for training
+        model.config.use_cache = False
+    return get_peft_model(model, peft_config(recipe, "CAUSAL_LM", tokenizer_path=tok_path))
 
 
 def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     cfg = recipe.train
     set_threads(cfg.threads)
-    tok = load_tokenizer(recipe)
+    tok = load_tokenizer(recipe, require_template=recipe.data.format != "text")
+    if tok.pad_token_id is None:
+        raise StageError(f"{recipe.model.path}: the tokenizer has no pad token; give it one distinct from eos")
     rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in read_jsonl(prepared / "train.jsonl")]
     if not rows:
         raise DataError(f"{prepared / 'train.jsonl'}: no training rows")
+    eval_rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in read_jsonl(prepared / "eval.jsonl")] if cfg.eval_steps else []
 
-    set_seed(recipe.seed)  # LoRA weights are initialised from the global RNG: seed it first
-    model = load_base(recipe)
-    lora = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=recipe.peft.r,
-        lora_alpha=recipe.peft.alpha,
-        lora_dropout=recipe.peft.dropout,
-        target_modules=recipe.peft.target_modules,
-    )
-    model = get_peft_model(model, lora)
+    model = build_model(recipe, resolve_model_path(recipe.model.path))
     trainable, total = model.get_nb_trainable_parameters()
-
-    ckpt_dir = out_dir / "checkpoints"
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir),
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay,
-        logging_steps=cfg.logging_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        seed=recipe.seed,
-        data_seed=recipe.seed,
-        report_to=[],
-        remove_unused_columns=False,
-        use_cpu=not torch.cuda.is_available(),
-        bf16=recipe.model.dtype == "bfloat16" and torch.cuda.is_available(),
-        fp16=recipe.model.dtype == "float16" and torch.cuda.is_available(),
-        dataloader_num_workers=0,
-    )
+    collator = CountingCollator(packed_collator() if cfg.packing else PadCollator(tok.pad_token_id))
+    group = cfg.group_by_length and not cfg.packing
+    args = training_args(recipe, out_dir, bool(eval_rows), **({"train_sampling_strategy": "group_by_length"} if group else {}))
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=rows,
-        data_collator=PadCollator(tok.pad_token_id),
-        callbacks=[JsonlLog(out_dir / "log.jsonl")],
+        eval_dataset=eval_rows or None,
+        data_collator=collator,
+        callbacks=callbacks(recipe, out_dir, bool(eval_rows)),
     )
-    last = last_complete_checkpoint(ckpt_dir)
+    return finish(trainer, model, tok, recipe, out_dir, len(rows), collator, {"trainable_params": trainable, "total_params": total, "packing": cfg.packing})
+
+
+def finish(trainer: Any, model: Any, tok: Any, recipe: Recipe, out_dir: Path, n_rows: int, collator: CountingCollator | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """Train (resuming from the last complete checkpoint), save the adapter, write the summary."""
+    last = last_complete_checkpoint(out_dir / "checkpoints")
     if last:
         log(f"[yellow]train: resuming from {last}[/yellow]")
     start = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.time() - start
-
+    final_eval = {k: round(v, 6) if isinstance(v, float) else v for k, v in trainer.evaluate().items()} if trainer.eval_dataset is not None else None
+    if not trainer.is_world_process_zero():
+        return {}
     with atomic_dir(out_dir / "adapter") as tmp:
-        model.save_pretrained(tmp)
+        trainer.model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-    n_tokens = sum(len(r["input_ids"]) for r in rows)
     summary = {
         "train_loss": round(result.training_loss, 4),
         "steps": result.global_step,
         "resumed_from": Path(last).name if last else None,
-        "trainable_params": trainable,
-        "total_params": total,
-        "train_rows": len(rows),
-        "train_tokens_per_epoch": n_tokens,
+        **extra,
+        "train_rows": n_rows,
         "seconds": round(seconds, 1),
+        "processes": trainer.args.world_size,
     }
+    if collator is not None and collator.slots:
+        summary.update(
+            tokens_seen=collator.real, padding_share=round(1 - collator.real / collator.slots, 4), tokens_per_second=round(collator.real / max(seconds, 1e-9), 1)
+        )
+    summary.update(best_checkpoint_summary(trainer))
+    if final_eval is not None:
+        summary["eval"] = final_eval  # the saved adapter's scores (the best checkpoint's with early stopping)
     atomic_write_json(out_dir / "summary.json", summary)
     return summary
