@@ -266,6 +266,21 @@ class FairnessConfig(Strict):
     term_pairs: list[tuple[str, str]] | None = Field(None, description="identity-term pairs to swap (default: nlpforge.evals.fairness.TERM_PAIRS)")
 
 
+class ThresholdConfig(Strict):
+    """Classifiers with a positive class (binary, or one label of a multi-label set): pick the
+    decision threshold on the held-out split that meets a target (fraud-style operating point)."""
+
+    positive_label: str | None = Field(None, description="the label the threshold applies to (default: eval.fairness.positive_label, else the second label)")
+    max_fpr: float | None = Field(None, gt=0, lt=1, description="highest false-positive rate allowed")
+    min_precision: float | None = Field(None, gt=0, le=1, description="lowest precision allowed")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ThresholdConfig:
+        if (self.max_fpr is None) == (self.min_precision is None):
+            raise ValueError("give exactly one of max_fpr or min_precision")
+        return self
+
+
 class EvalConfig(Strict):
     max_samples: int = Field(100, gt=0)
     max_new_tokens: int = Field(64, gt=0)
@@ -275,6 +290,7 @@ class EvalConfig(Strict):
     gates: dict[str, GateConfig] = Field({}, description="metric -> bounds, e.g. {hallucination_score: {max_increase: 0.02}, exact_match: {min: 0.5}}")
     report: bool = Field(True, description="write eval/report.html")
     fairness: FairnessConfig = Field(FairnessConfig(), description="classification runs: fairness across groups")
+    threshold: ThresholdConfig | None = Field(None, description="classification runs: select and export a decision threshold for a target FPR or precision")
     lm_eval: LmEvalConfig | None = Field(None, description="lm-evaluation-harness tasks on the tuned model (or `nlpforge eval RECIPE --lm-eval TASKS`)")
 
 

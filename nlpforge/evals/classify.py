@@ -12,76 +12,79 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from nlpforge.console import log, track
+from nlpforge.console import log
 from nlpforge.data.chat import load_tokenizer
+from nlpforge.errors import RecipeError, StageError
 from nlpforge.recipe import Recipe
 from nlpforge.runs import atomic_file, atomic_write_json
 from nlpforge.train.sft import read_jsonl, set_threads
 
 
-def classification_metrics(y_true: list, y_pred: list, labels: list[str], multi_label: bool) -> dict[str, float]:
-    """accuracy (exact set match for multi-label), macro/micro F1, macro precision/recall."""
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-    from sklearn.preprocessing import MultiLabelBinarizer
+def classification_metrics(y_true: list, y_pred: list, labels: list[str], multi_label: bool, probs: list[list[float]] | None = None) -> dict[str, Any]:
+    """evals/metrics.py's full set (accuracy, P/R/F1 macro/micro/per class, confusion matrix, and
+    with ``probs`` ROC-AUC and ECE), plus the short names the train summary and CLI print."""
+    from nlpforge.evals.metrics import classification_metrics as full
 
-    if multi_label:
-        mlb = MultiLabelBinarizer(classes=labels)
-        t, p = mlb.fit_transform(y_true), mlb.transform(y_pred)
-    else:
-        t, p = y_true, y_pred
-    kw = {"labels": None if multi_label else labels, "zero_division": 0}
-    return {
-        "accuracy": round(float(accuracy_score(t, p)), 4),
-        "macro_f1": round(float(f1_score(t, p, average="macro", **kw)), 4),
-        "micro_f1": round(float(f1_score(t, p, average="micro", **kw)), 4),
-        "macro_precision": round(float(precision_score(t, p, average="macro", **kw)), 4),
-        "macro_recall": round(float(recall_score(t, p, average="macro", **kw)), 4),
-        "samples": len(y_true),
-    }
+    m = full(y_true, y_pred, labels, probs)
+    return {**m, "macro_f1": m["f1_macro"], "micro_f1": m["f1_micro"], "macro_precision": m["precision_macro"], "macro_recall": m["recall_macro"], "samples": len(y_true)}
 
 
-def per_label_report(y_true: list, y_pred: list, labels: list[str], multi_label: bool) -> dict[str, dict[str, float]]:
-    from sklearn.metrics import classification_report
-    from sklearn.preprocessing import MultiLabelBinarizer
+def decide(probs: list[list[float]], labels: list[str], multi_label: bool, threshold: float | None) -> list:
+    """Predicted label(s) per row, the way served bundles decide (engines.base.decide)."""
+    from nlpforge.engines.base import decide as decide_one
 
-    if multi_label:
-        mlb = MultiLabelBinarizer(classes=labels)
-        y_true, y_pred = mlb.fit_transform(y_true), mlb.transform(y_pred)
-    rep = classification_report(y_true, y_pred, labels=None if multi_label else labels, target_names=labels, output_dict=True, zero_division=0)
-    return {lab: {k: round(float(v), 4) for k, v in rep[lab].items()} for lab in labels}
-
-
-def decide(probs: list[list[float]], labels: list[str], multi_label: bool, threshold: float) -> list:
-    if multi_label:
-        return [[lab for lab, p in zip(labels, row) if p >= threshold] for row in probs]
-    return [labels[max(range(len(row)), key=row.__getitem__)] for row in probs]
+    return [decide_one(row, labels, multi_label, threshold) for row in probs]
 
 
 def majority_baseline(train_labels: list, y_true: list, labels: list[str], multi_label: bool) -> dict[str, Any]:
     """Always predict the most frequent training label (multi-label: the most frequent label set)."""
     key = Counter(json.dumps(sorted(x) if multi_label else x) for x in train_labels).most_common(1)[0][0]
     guess = json.loads(key)
-    return {"prediction": guess, **classification_metrics(y_true, [guess] * len(y_true), labels, multi_label)}
+    m = classification_metrics(y_true, [guess] * len(y_true), labels, multi_label)
+    return {"prediction": guess, **{k: m[k] for k in ("accuracy", "macro_f1", "micro_f1", "macro_precision", "macro_recall", "samples")}}
 
 
-def predictor(model: Any, tok: Any, max_length: int, multi_label: bool, batch_size: int = 32) -> Any:
-    """``predict_proba(texts) -> probs per label`` (the callable eval's counterfactual tests take)."""
+def select_threshold(recipe: Recipe, y_true: list, probs: list[list[float]], labels: list[str], multi_label: bool) -> dict[str, Any] | None:
+    """The operating point ``eval.threshold`` asks for (target FPR or precision) on the positive
+    label's probability, or None when not asked. Raises when the target cannot be met."""
+    cfg = recipe.eval.threshold
+    if cfg is None:
+        return None
+    from nlpforge.evals.metrics import threshold_for_fpr, threshold_for_precision
 
-    @torch.inference_mode()
-    def predict_proba(texts: list[str]) -> list[list[float]]:
-        out: list[list[float]] = []
-        for i in range(0, len(texts), batch_size):
-            enc = tok(texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            logits = model(**enc).logits.float()
-            out += (torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).tolist()
-        return out
+    positive = cfg.positive_label or recipe.eval.fairness.positive_label or labels[min(1, len(labels) - 1)]
+    if positive not in labels:
+        raise RecipeError(f"eval.threshold.positive_label: {positive!r} is not a label of this data (labels: {', '.join(labels)})")
+    if not multi_label and len(labels) != 2:
+        raise RecipeError(f"eval.threshold: a decision threshold needs a binary or multi-label classifier; this one has {len(labels)} exclusive labels")
+    k = labels.index(positive)
+    y = [positive in t if multi_label else t == positive for t in y_true]
+    scores = [row[k] for row in probs]
+    point = threshold_for_fpr(y, scores, cfg.max_fpr) if cfg.max_fpr is not None else threshold_for_precision(y, scores, cfg.min_precision)
+    target = f"max_fpr={cfg.max_fpr}" if cfg.max_fpr is not None else f"min_precision={cfg.min_precision}"
+    if point is None:
+        raise StageError(f"eval.threshold: no threshold on the held-out split meets {target} for label {positive!r}")
+    return {"positive_label": positive, "target": target, **{key: round(float(v), 6) for key, v in point.items()}}
 
-    return predict_proba
+
+def engine_for(model: Any, tok: Any, labels: list[str], multi_label: bool, max_length: int, batch_size: int) -> Any:
+    """The tuned classifier behind the shared engine layer (engines.hf), so eval's probabilities
+    are computed by the code that serves and scores the exported bundle."""
+    from nlpforge.engines.base import BundleInfo, Sampling
+    from nlpforge.engines.hf import HFEngine
+
+    engine = HFEngine(model, tok, [], batch_size)
+    engine.task = "classification"
+    engine.info = BundleInfo(
+        path=Path("."), meta={}, task="classification", stop_ids=[], defaults=Sampling(), labels=labels, multi_label=multi_label, threshold=None, max_length=max_length, dtype="float32"
+    )
+    engine.max_length = max_length
+    return engine
 
 
 def run_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> dict[str, Any]:
+    from nlpforge.evals.fairness import fairness_block
+    from nlpforge.evals.gates import GateError, check_gates, gate_message
     from nlpforge.train.classify import load_tuned_classifier
 
     set_threads(recipe.train.threads)
@@ -91,34 +94,56 @@ def run_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> di
     rows = read_jsonl(prepared / "eval.jsonl")
     log(f"eval: classifier on {len(rows)} held-out rows")
     model = load_tuned_classifier(recipe, adapter, labels, multi, "float32").eval()
-    predict = predictor(model, tok, recipe.model.max_length, multi, recipe.eval.batch_size)
-    probs: list[list[float]] = []
+    engine = engine_for(model, tok, labels, multi, recipe.model.max_length, recipe.eval.batch_size)
+    engine.progress = True
     texts = [r[recipe.data.text_field] for r in rows]
-    bs = recipe.eval.batch_size
-    for i in track(range(0, len(texts), bs), (len(texts) + bs - 1) // bs, "eval classify"):
-        probs += predict(texts[i : i + bs])
-    threshold = recipe.train.threshold if multi else None
-    preds = decide(probs, labels, multi, recipe.train.threshold)
+    probs = engine.classify(texts)
     y_true = [r["label"] for r in rows]
-    metrics = classification_metrics(y_true, preds, labels, multi)
+    selected = select_threshold(recipe, y_true, probs, labels, multi)
+    threshold = selected["threshold"] if selected else (recipe.train.threshold if multi else None)
+    preds = decide(probs, labels, multi, threshold)
+    metrics = classification_metrics(y_true, preds, labels, multi, probs)
     train_labels = [r["label"] for r in read_jsonl(prepared / "train.jsonl")]
     majority = majority_baseline(train_labels, y_true, labels, multi)
-    per_label = per_label_report(y_true, preds, labels, multi)
-    results = {
+    results: dict[str, Any] = {
         "task": "classification",
         "labels": labels,
         "multi_label": multi,
         "threshold": threshold,
+        "threshold_selection": selected,
         "metrics": metrics,
         "majority": majority,
-        "per_label": per_label,
+        "per_label": metrics["per_class"],
         "text_field": recipe.data.text_field,
     }
     skip = {"input_ids", "label_ids", "source"}
+    pred_rows = []
+    for r, p, pred in zip(rows, probs, preds):
+        extra = {k: v for k, v in r.items() if k not in skip and k not in ("label", recipe.data.text_field)}
+        pred_rows.append({"text": r[recipe.data.text_field], "label": r["label"], "probs": [round(x, 6) for x in p], "pred": pred, "source": r.get("source"), **extra})
+    fair = recipe.eval.fairness
+    if fair.group_fields or fair.counterfactual:
+        log("eval: fairness (per-group gaps, counterfactual swaps)")
+        missing = [g for g in fair.group_fields if pred_rows and g not in pred_rows[0]]
+        if missing:
+            raise RecipeError(f"eval.fairness.group_fields: {', '.join(missing)} not in the eval rows (columns: {', '.join(sorted(pred_rows[0]))})")
+        engine.progress = False
+        results["fairness"] = fairness_block(pred_rows, labels, fair, engine.classify if fair.counterfactual else None, text_field="text")
+    # gates read the tuned model's numbers (there is no base classifier to compare with)
+    results["tuned"] = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    results["gates"] = check_gates(recipe.eval.gates, results)
+    results["passed"] = all(g["passed"] for g in results["gates"])
     with atomic_file(out_dir / "predictions.jsonl") as f:
-        for r, p, pred in zip(rows, probs, preds):
-            extra = {k: v for k, v in r.items() if k not in skip and k not in ("label", recipe.data.text_field)}
-            line = {"text": r[recipe.data.text_field], "label": r["label"], "probs": [round(x, 6) for x in p], "pred": pred, "source": r.get("source"), **extra}
+        for line in pred_rows:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
     atomic_write_json(out_dir / "results.json", results)
-    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "majority_accuracy": majority["accuracy"], "majority_macro_f1": majority["macro_f1"]}
+    if recipe.eval.report:
+        from nlpforge.evals.report import write_report
+
+        write_report(out_dir.parent, out_dir / "report.html")
+    if not results["passed"]:
+        raise GateError(gate_message(results["gates"]))
+    out = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "majority_accuracy": majority["accuracy"], "majority_macro_f1": majority["macro_f1"]}
+    if selected:
+        out.update({"threshold": selected["threshold"], "threshold_recall": selected["recall"]})
+    return out

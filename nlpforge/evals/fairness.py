@@ -186,26 +186,12 @@ def counterfactual_flips(
 
 
 def bundle_predict_proba(bundle: Path, batch_size: int = 32) -> tuple[PredictProba, list[str]]:
-    """``predict_proba`` of a classification bundle (softmax, or sigmoid when multi-label) and its labels."""
-    import json
+    """``predict_proba`` of a classification bundle through the shared engine layer (softmax, or
+    sigmoid when multi-label), and its labels."""
+    from nlpforge.engines import load_engine
 
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    meta = json.loads((bundle / "nlpforge.json").read_text(encoding="utf-8"))
-    tok = AutoTokenizer.from_pretrained(bundle)
-    model = AutoModelForSequenceClassification.from_pretrained(bundle).eval()
-
-    @torch.inference_mode()
-    def predict(texts: list[str]) -> list[list[float]]:
-        out: list[list[float]] = []
-        for b in range(0, len(texts), batch_size):
-            enc = tok(texts[b : b + batch_size], padding=True, truncation=True, max_length=meta.get("max_length", 256), return_tensors="pt")
-            logits = model(**enc).logits.float()
-            out += (logits.sigmoid() if meta.get("multi_label") else logits.softmax(-1)).tolist()
-        return out
-
-    return predict, list(meta["labels"])
+    engine = load_engine(bundle, "hf", batch_size=batch_size)
+    return engine.classify, list(engine.info.labels)  # type: ignore[attr-defined]
 
 
 def fairness_block(rows: list[dict], labels: Sequence[str], cfg: Any, predict_proba: PredictProba | None = None, text_field: str = "text") -> dict[str, Any]:

@@ -49,7 +49,8 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
         "name": recipe.name,
         "labels": labels,
         "multi_label": multi,
-        "threshold": recipe.train.threshold if multi else None,
+        # the operating point eval selected (eval.threshold), else the training threshold for multi-label
+        "threshold": results.get("threshold", recipe.train.threshold if multi else None),
         "max_length": recipe.model.max_length,
         "created": now(),
         "nlpforge_version": __version__,
