@@ -70,5 +70,5 @@ def model_report(recipe: Recipe) -> dict[str, Any]:
         "batch_size": b,
         "max_length": s,
         "gradient_checkpointing": cfg.gradient_checkpointing,
-        "memory_gib": {k: round(v / 2**30, 3) for k, v in estimate.items()},
+        "memory_gib": {k: v / 2**30 for k, v in estimate.items()},
     }
