@@ -28,6 +28,18 @@ from nlpforge.train.sft import DTYPES, load_base, read_jsonl, set_threads
 BUNDLE_META = "nlpforge.json"
 
 
+def lineage(recipe: Recipe, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a bundle came from (DESIGN.md contract 3): recipe hash, raw inputs, every stage's
+    output hashes, seed and package versions; written into every bundle's nlpforge.json."""
+    return {
+        "recipe_sha256": manifest.get("recipe", {}).get("sha256"),
+        "inputs": manifest.get("inputs", {}),
+        "stages": {s: e.get("outputs", {}) for s, e in manifest.get("stages", {}).items()},
+        "seed": recipe.seed,
+        "packages": package_versions(),
+    }
+
+
 def serve_args(recipe: Recipe, dtype: str, max_model_len: int) -> list[str]:
     """vLLM flags for this bundle; `nlpforge serve` and the printed `vllm serve` use the same."""
     return ["--served-model-name", recipe.name, "--max-model-len", str(max_model_len), "--dtype", dtype, "--generation-config", "auto"]
@@ -142,13 +154,7 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
             "contract": contract,
             "serve": {"engine": recipe.serve.engine, "vllm_args": args},
             "eval": {k: v for k, v in eval_results.items() if k in ("base", "tuned", "delta")},
-            "lineage": {
-                "recipe_sha256": manifest.get("recipe", {}).get("sha256"),
-                "inputs": manifest.get("inputs", {}),
-                "stages": {s: e.get("outputs", {}) for s, e in manifest.get("stages", {}).items()},
-                "seed": recipe.seed,
-                "packages": package_versions(),
-            },
+            "lineage": lineage(recipe, manifest),
         }
         (tmp / BUNDLE_META).write_text(json.dumps(bundle_meta, indent=2) + "\n", encoding="utf-8")
         if cfg.format == "adapter":

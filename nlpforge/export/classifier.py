@@ -16,8 +16,9 @@ from nlpforge import __version__
 from nlpforge.console import log
 from nlpforge.data.chat import load_tokenizer
 from nlpforge.errors import ContractError
+from nlpforge.export.bundle import lineage
 from nlpforge.recipe import Recipe
-from nlpforge.runs import atomic_dir, now, package_versions
+from nlpforge.runs import atomic_dir, now
 from nlpforge.train.sft import DTYPES, read_jsonl, set_threads
 
 BUNDLE_META = "nlpforge.json"
@@ -59,13 +60,7 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
         "merged": True,
         "merge_max_abs_diff": diff,
         "eval": {k: results[k] for k in ("metrics", "majority") if k in results},
-        "lineage": {
-            "recipe_sha256": manifest.get("recipe", {}).get("sha256"),
-            "inputs": manifest.get("inputs", {}),
-            "stages": {s: e.get("outputs", {}) for s, e in manifest.get("stages", {}).items()},
-            "seed": recipe.seed,
-            "packages": package_versions(),
-        },
+        "lineage": lineage(recipe, manifest),
     }
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
