@@ -148,7 +148,7 @@ class ModelConfig(Strict):
 
 
 class PeftConfig(Strict):
-    method: Literal["lora", "qlora", "ia3", "prompt_tuning"] = Field("lora", description="qlora = LoRA on a 4-bit (bitsandbytes NF4) base: CUDA only")
+    method: Literal["lora", "qlora", "ia3", "prompt_tuning"] = Field("lora", description="qlora = LoRA on a 4-bit (bitsandbytes NF4) base: nlpforge[qlora], bitsandbytes>=0.50 (also on a CPU)")
     r: int = Field(8, gt=0)
     alpha: int = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)

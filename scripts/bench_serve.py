@@ -6,13 +6,15 @@ length via ``ignore_eos``):
   vLLM's OpenAI server (``nlpforge serve --engine vllm-server`` execs exactly that);
 - ``nlpforge serve --engine hf`` (transformers, dynamic batching) against sequential
   ``model.generate`` one request at a time in this process;
-and a stress run (default 2,000 requests at concurrency 64) counting 5xx answers.
+and a stress run (``--stress 2000``: requests at concurrency 64) counting non-200 answers.
 
-Results accumulate in ``--out`` (JSON) so the runs can be split across several commands;
-every run prints the whole table. Example (under the shared CPU lock):
+On a shared machine one pass can lose the CPU to another process, and a server started a few
+minutes later sees a different machine. So the systems run in ``--rounds`` rounds, each
+starting every system afresh in a rotated order; the table gives the median over rounds
+(with the range) and the median of the per-round ratios against the baseline. The raw
+numbers go to ``--out`` (JSON). Example:
 
-    python scripts/bench_serve.py --bundle runs/quickstart-chat/export --systems nlpforge-vllm,stock-vllm --stress 2000
-    python scripts/bench_serve.py --bundle runs/quickstart-chat/export --systems nlpforge-hf,hf-sequential
+    python scripts/bench_serve.py --bundle runs/quickstart-chat/export --rounds 3 --stress 2000
 """
 
 from __future__ import annotations
@@ -118,18 +120,32 @@ def sequential_generate(bundle: Path, n: int, max_tokens: int, threads: int) -> 
     return {"requests": n, "seconds": wall, "req_s": n / wall, "tok_s": tokens / wall, "codes": {"200": n}}
 
 
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def spread(xs: list[float], fmt: str = ".1f", unit: str = "") -> str:
+    if len(xs) == 1:
+        return f"{xs[0]:{fmt}}{unit}"
+    return f"{median(xs):{fmt}}{unit} ({min(xs):{fmt}}–{max(xs):{fmt}})"
+
+
 def table(results: dict[str, Any]) -> str:
-    rows = ["| system | concurrency | requests (all passes) | req/s (best pass) | output tok/s (best pass) | non-200 |", "|---|---|---|---|---|---|"]
+    rows = ["| system | concurrency | requests (all rounds) | req/s, median (range) | output tok/s, median | non-200 |", "|---|---|---|---|---|---|"]
     for key in sorted(results, key=lambda k: (results[k]["system"], results[k]["concurrency"])):
         r = results[key]
-        bad = sum(v for c, v in r["codes"].items() if c != "200")
-        rows.append(f"| {r['system']} | {r['concurrency']} | {r['requests']} | {r['req_s']:.1f} | {r['tok_s']:.0f} | {bad} |")
-    pairs = [("nlpforge-vllm", "stock-vllm"), ("nlpforge-hf", "hf-sequential")]
-    for ours, base in pairs:
-        for c in sorted({r["concurrency"] for r in results.values() if r["system"] == ours and isinstance(r["concurrency"], int)}):
+        runs = r["rounds"]
+        bad = sum(v for x in runs for c, v in x["codes"].items() if c != "200")
+        rows.append(f"| {r['system']} | {r['concurrency']} | {sum(x['requests'] for x in runs)} | {spread([x['req_s'] for x in runs])} | "
+                    f"{median([x['tok_s'] for x in runs]):.0f} | {bad} |")
+    for ours, base in [("nlpforge-vllm", "stock-vllm"), ("nlpforge-hf", "hf-sequential")]:
+        for c in sorted({r["concurrency"] for r in results.values() if r["system"] == ours}):
             a, b = results.get(f"{ours}@{c}"), results.get(f"{base}@{c}") or results.get(f"{base}@1")
             if a and b:
-                rows.append(f"| {ours} / {base} | {c} | | {a['req_s'] / b['req_s']:.2f}x | {a['tok_s'] / b['tok_s']:.2f}x | |")
+                ratios = [x["req_s"] / y["req_s"] for x, y in zip(a["rounds"], b["rounds"])]  # same round: same machine state
+                rows.append(f"| {ours} / {base} | {c} | | {spread(ratios, '.2f', 'x')} | | |")
     return "\n".join(rows)
 
 
@@ -141,38 +157,44 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=8, help="requests per unit of concurrency (at least 32)")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the hf engine and of the sequential baseline")
-    ap.add_argument("--repeat", type=int, default=2, help="passes per concurrency level; the table shows the best")
-    ap.add_argument("--stress", type=int, default=0, help="also send this many requests at concurrency 64 to nlpforge-vllm")
+    ap.add_argument("--rounds", type=int, default=3, help="each round starts every system afresh, in a rotated order")
+    ap.add_argument("--repeat", type=int, default=1, help="passes per concurrency level within a round; the best counts")
+    ap.add_argument("--stress", type=int, default=0, help="after the rounds, send this many requests at concurrency 64 to nlpforge-vllm")
     ap.add_argument("--out", type=Path, default=Path("bench_serve.json"))
     a = ap.parse_args()
-    results: dict[str, Any] = json.loads(a.out.read_text()) if a.out.is_file() else {}
+    results: dict[str, Any] = {}
     model = json.loads((a.bundle / "nlpforge.json").read_text())["name"]
     levels = [int(x) for x in a.concurrency.split(",")]
-    for system in a.systems.split(","):
-        if system == "hf-sequential":
-            n = max(32, a.requests)
-            runs = [sequential_generate(a.bundle, n, a.max_tokens, a.threads) for _ in range(a.repeat)]
-            results[f"{system}@1"] = {"system": system, "concurrency": 1, **max(runs, key=lambda x: x["req_s"])}
-            print(f"{system}: {results[f'{system}@1']['tok_s']:.0f} tok/s", file=sys.stderr)
-            continue
-        proc, url = start(a.bundle, system, a.threads, a.out.with_suffix(f".{system}.log"))
-        try:
-            asyncio.run(load(url, model, 16, 8, a.max_tokens))  # warm-up
-            for c in levels:
-                # best of --repeat passes: on a shared machine a pass can lose the CPU to another process
-                runs = [asyncio.run(load(url, model, max(32, a.requests * c), c, a.max_tokens)) for _ in range(a.repeat)]
-                r = max(runs, key=lambda x: x["req_s"])
-                r["codes"] = {k: sum(x["codes"].get(k, 0) for x in runs) for k in {k for x in runs for k in x["codes"]}}
-                r["requests"] = sum(x["requests"] for x in runs)
-                results[f"{system}@{c}"] = {"system": system, "concurrency": c, **r}
-                print(f"{system} c={c}: {r['req_s']:.1f} req/s, {r['tok_s']:.0f} tok/s, codes {r['codes']}", file=sys.stderr)
-            if a.stress and system == "nlpforge-vllm":
-                r = asyncio.run(load(url, model, a.stress, 64, 16))
-                results[f"{system}@stress"] = {"system": f"{system} stress (16 tok)", "concurrency": 64, **r}
-                print(f"stress: {r['codes']}", file=sys.stderr)
-        finally:
-            stop(proc)
-        a.out.write_text(json.dumps(results, indent=2))
+    systems = a.systems.split(",")
+
+    def record(system: str, c: int | str, run: dict[str, Any]) -> None:
+        results.setdefault(f"{system}@{c}", {"system": system, "concurrency": c, "rounds": []})["rounds"].append(run)
+
+    for rnd in range(a.rounds):
+        order = systems[rnd % len(systems):] + systems[: rnd % len(systems)]
+        for system in order:
+            if system == "hf-sequential":
+                n = max(32, a.requests)
+                record(system, 1, max((sequential_generate(a.bundle, n, a.max_tokens, a.threads) for _ in range(a.repeat)), key=lambda x: x["req_s"]))
+                print(f"round {rnd + 1} {system}: {results[f'{system}@1']['rounds'][-1]['req_s']:.1f} req/s", file=sys.stderr)
+                continue
+            proc, url = start(a.bundle, system, a.threads, a.out.with_suffix(f".{system}.log"))
+            try:
+                asyncio.run(load(url, model, 16, 8, a.max_tokens))  # warm-up
+                for c in levels:
+                    runs = [asyncio.run(load(url, model, max(32, a.requests * c), c, a.max_tokens)) for _ in range(a.repeat)]
+                    r = max(runs, key=lambda x: x["req_s"])
+                    r["codes"] = {k: sum(x["codes"].get(k, 0) for x in runs) for k in {k for x in runs for k in x["codes"]}}
+                    r["requests"] = sum(x["requests"] for x in runs)
+                    record(system, c, r)
+                    print(f"round {rnd + 1} {system} c={c}: {r['req_s']:.1f} req/s, {r['tok_s']:.0f} tok/s, codes {r['codes']}", file=sys.stderr)
+                if a.stress and system == "nlpforge-vllm" and rnd == a.rounds - 1:
+                    r = asyncio.run(load(url, model, a.stress, 64, 16))
+                    record(f"{system} stress (16 tok)", 64, r)
+                    print(f"stress: {r['codes']}", file=sys.stderr)
+            finally:
+                stop(proc)
+            a.out.write_text(json.dumps(results, indent=2))
     a.out.write_text(json.dumps(results, indent=2))
     print(table(results))
 

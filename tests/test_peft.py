@@ -1,5 +1,6 @@
 """Each PEFT method trains real steps on the tiny model (in process, 2 steps each); QLoRA
-fails clearly on a CPU; DPO and KTO train through TRL on feedback-shaped rows."""
+trains on a real NF4 base (bitsandbytes' CPU kernels) and exports merged into the dequantized
+weights; DPO and KTO train through TRL on feedback-shaped rows."""
 
 import json
 from pathlib import Path
@@ -91,11 +92,52 @@ def test_packed_rows_do_not_attend_across_samples(tiny_model: Path) -> None:
     assert torch.allclose(packed[len(a):], alone, atol=1e-4)
 
 
-def test_qlora_on_cpu_fails_clearly_before_loading(tiny_model: Path, chat_prepared: Path, tmp_path: Path) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    with pytest.raises(StageError, match="qlora .*needs a CUDA GPU.*peft.method: lora"):
+def test_qlora_trains_on_nf4_and_exports_merged_into_the_dequantized_weights(tiny_model: Path, chat_prepared: Path, tmp_path: Path) -> None:
+    import bitsandbytes as bnb
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from nlpforge.export.bundle import run_export
+    from nlpforge.train.sft import build_model, load_base
+
+    r = make_recipe(tiny_model, peft={"method": "qlora", "r": 8}, train={"max_steps": 8, "learning_rate": 5e-3})
+    assert isinstance(build_model(r, str(tiny_model)).base_model.model.model.layers[0].self_attn.q_proj.base_layer, bnb.nn.Linear4bit)
+    summary = run_train(r, chat_prepared, tmp_path / "train")
+    adapter = tmp_path / "train/adapter"
+    assert summary["steps"] == 8 and json.loads((adapter / "adapter_config.json").read_text())["peft_type"] == "LORA"
+    run_export(r, chat_prepared, adapter, tmp_path / "eval", {}, tmp_path / "export")
+    bundle = tmp_path / "export"
+    assert "quantization_config" not in json.loads((bundle / "config.json").read_text())  # plain weights vLLM loads as they are
+    meta = json.loads((bundle / "nlpforge.json").read_text())
+    assert meta["base_weights"] == "nf4-dequantized" and meta["merge_max_abs_diff"] < 1e-4
+    assert "QLoRA" in (bundle / "README.md").read_text() and "merged into the base weights" in (bundle / "README.md").read_text()
+
+    ids = torch.tensor([json.loads((chat_prepared / "eval.jsonl").read_text().splitlines()[0])["input_ids"]])
+    # the 4-bit base + adapter computed as training computed it: bitsandbytes' CPU eval mode
+    # swaps in a bf16 kernel, so train mode (dropout off) takes the training matmul path
+    trained_model = PeftModel.from_pretrained(load_base(r, quantize=True), str(adapter)).train()
+    for m in trained_model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    with torch.no_grad():
+        trained = trained_model(input_ids=ids).logits
+        served = AutoModelForCausalLM.from_pretrained(bundle).eval()(input_ids=ids).logits
+        naive = PeftModel.from_pretrained(load_base(r, "float32"), str(adapter)).merge_and_unload()(input_ids=ids).logits
+    assert float((served - trained).abs().max()) < 1e-4  # the bundle is the model QLoRA trained
+    assert float((naive - trained).abs().max()) > 1e-2  # merging into the original weights would not be
+
+
+@pytest.mark.parametrize("version,message", [(None, "not installed: pip install 'nlpforge\\[qlora\\]'"), ("0.45.0", "needs bitsandbytes>=0.50.*0.45.0 is installed")])
+def test_qlora_without_a_usable_bitsandbytes_fails_before_loading(version: str | None, message: str, tiny_model: Path, chat_prepared: Path,
+                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if torch.cuda.is_available() and version is not None:
+        pytest.skip("a GPU is present: any bitsandbytes release serves it")
+    from nlpforge.train import peft_methods
+
+    monkeypatch.setattr(peft_methods, "bnb_version", lambda: version)
+    with pytest.raises(StageError, match=message):
         run_train(make_recipe(tiny_model, peft={"method": "qlora"}), chat_prepared, tmp_path)
+    assert not (tmp_path / "adapter").exists()
 
 
 def test_prompt_tuning_refuses_packing(tiny_model: Path) -> None:

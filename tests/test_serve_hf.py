@@ -90,6 +90,30 @@ def test_answers_like_eval_and_streams_the_same(server: Served, quickstart_run: 
     assert short.choices[0].finish_reason == "length" and short.usage.completion_tokens == 2
 
 
+def test_logprobs_stream_with_their_tokens_and_are_the_models_own(server: Served, quickstart_run: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    c = client(server)
+    messages = eval_rows(quickstart_run, 2)[1]["messages"][:-1]
+    whole = c.chat.completions.create(model=MODEL, messages=messages, logprobs=True, top_logprobs=2, max_tokens=12)
+    lps = whole.choices[0].logprobs.content
+    chunks = list(c.chat.completions.create(model=MODEL, messages=messages, logprobs=True, top_logprobs=2, max_tokens=12, stream=True))
+    carrying = [ch.choices[0].logprobs.content for ch in chunks if ch.choices and ch.choices[0].logprobs]
+    assert len(carrying) > 3  # each arrives with its token, not all with the final chunk
+    assert [(t.token, t.logprob) for part in carrying for t in part] == [(t.token, t.logprob) for t in lps]
+    # the model's own (raw) log-probabilities, teacher-forced along the greedy answer
+    bundle = quickstart_run / "export"
+    model, tok = AutoModelForCausalLM.from_pretrained(bundle).eval(), AutoTokenizer.from_pretrained(bundle)
+    ids = httpx.post(f"{server.url}/tokenize", headers=AUTH, json={"model": MODEL, "messages": messages}).json()["tokens"]
+    with torch.inference_mode():
+        for t in lps:
+            logp = model(input_ids=torch.tensor([ids])).logits[0, -1].float().log_softmax(-1)
+            best = int(logp.argmax())
+            assert tok.decode([best]) == t.token and t.logprob == pytest.approx(float(logp[best]), abs=1e-4)
+            assert [x.logprob for x in t.top_logprobs] == pytest.approx(logp.topk(2).values.tolist(), abs=1e-4)
+            ids.append(best)
+
+
 def test_sampling_is_seeded_and_batched_rows_do_not_mix(server: Served) -> None:
     c = client(server)
     msgs = [{"role": "user", "content": "What colours does the Nova Kettle come in?"}]

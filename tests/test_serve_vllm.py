@@ -157,3 +157,21 @@ def test_classify_on_vllms_pooling_runner_matches_transformers(classifier_server
         want = torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1)
     for d, w in zip(r.json()["data"], want):
         assert d["probs"] == pytest.approx(w.tolist(), abs=1e-4)
+
+
+def test_stock_vllm_serve_renders_the_training_ids_and_answers_like_eval(quickstart_run: Path, tmp_path: Path) -> None:
+    """Contract 1 without nlpforge in the serving path: vLLM's own OpenAI server, started with the
+    flags export prints (`nlpforge serve --engine vllm-server` execs exactly that command),
+    renders each conversation with its own chat-template code to the ids training used, stops
+    at the end of turn and says what the eval said."""
+    samples = {json.loads(x)["source"]: json.loads(x) for x in (quickstart_run / "eval/samples.jsonl").read_text().splitlines()}
+    with serve(quickstart_run / "export", tmp_path / "serve.log", "--engine", "vllm-server") as s:
+        for row in eval_rows(quickstart_run, 4):
+            prompt = row["messages"][:-1]
+            rendered = httpx.post(f"{s.url}/tokenize", json={"model": MODEL, "messages": prompt, "add_generation_prompt": True}).json()["tokens"]
+            assert rendered == row["input_ids"][: len(rendered)]
+            answer = row["labels"][len(rendered):]
+            assert -100 not in answer[:-1]  # what follows the rendered prompt in training is the answer, which carries the loss
+            reply = client(s).chat.completions.create(model=MODEL, messages=prompt)
+            assert reply.choices[0].finish_reason == "stop" and reply.choices[0].message.content == samples[row["source"]]["tuned"]
+        assert "nlpforge_requests_total" not in httpx.get(f"{s.url}/metrics").text  # vLLM's own server answered

@@ -98,7 +98,7 @@ class Engine(Protocol):
 
 @dataclass
 class BundleInfo:
-    """What an engine needs to know about a bundle beyond the HF files."""
+    """What an engine (offline or serving) needs to know about a bundle beyond the HF files."""
 
     path: Path
     meta: dict[str, Any]
@@ -110,10 +110,17 @@ class BundleInfo:
     threshold: float | None
     max_length: int | None
     dtype: str
+    trust_remote_code: bool = False  # only when the bundle opts in (nlpforge.json)
+    adapters: dict[str, Path] = field(default_factory=dict)  # served name -> LoRA folder (adapter bundles)
 
     @property
     def name(self) -> str:
         return str(self.meta.get("name") or self.path.name)
+
+    @property
+    def max_model_len(self) -> int:
+        """Context length a server admits (prompt + generated tokens)."""
+        return int(self.max_length or 2048)
 
 
 def read_bundle(path: Path) -> BundleInfo:
@@ -130,10 +137,11 @@ def read_bundle(path: Path) -> BundleInfo:
     eos = gen.get("eos_token_id", config.get("eos_token_id"))
     stop_ids = [int(x) for x in (eos if isinstance(eos, list) else [eos] if eos is not None else [])]
     stop_ids = list(dict.fromkeys(meta.get("stop_token_ids", []) + stop_ids))
-    # the bundle's generation_config is the served default (export writes greedy unless asked)
+    # the bundle's generation_config is the served default (export writes greedy unless asked),
+    # read the way `vllm serve --generation-config auto` reads it
     defaults = Sampling(
         max_tokens=gen.get("max_new_tokens") or 128,
-        temperature=float(gen.get("temperature") or 0.0) if gen.get("do_sample") else 0.0,
+        temperature=float(gen.get("temperature", 1.0)) if gen.get("do_sample") else 0.0,
         top_p=float(gen.get("top_p") or 1.0),
     )
     id2label = config.get("id2label") or {}
@@ -149,7 +157,21 @@ def read_bundle(path: Path) -> BundleInfo:
         threshold=meta.get("threshold"),
         max_length=meta.get("max_length") or meta.get("max_model_len") or config.get("max_position_embeddings"),
         dtype=meta.get("dtype") or "float32",
+        trust_remote_code=bool(meta.get("trust_remote_code", False)),
+        adapters={name: (path / rel).resolve() for name, rel in meta.get("adapters", {}).items()},
     )
+
+
+def load_tokenizer(info: BundleInfo) -> Any:
+    """The bundle's tokenizer (with its chat template), as every engine loads it."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(info.path, trust_remote_code=info.trust_remote_code)
+
+
+def classify_ids(tok: Any, texts: list[str], info: BundleInfo) -> list[list[int]]:
+    """Token ids a classifier scores: the tokenizer's default encoding, cut to the bundle's length."""
+    return list(tok(texts, truncation=True, max_length=info.max_length or 512)["input_ids"])
 
 
 def probs_from_logits(logits: list[list[float]], multi_label: bool) -> list[list[float]]:
@@ -162,15 +184,19 @@ def probs_from_logits(logits: list[list[float]], multi_label: bool) -> list[list
     return p.tolist()
 
 
-def decide(probs: list[float], labels: list[str], multi_label: bool, threshold: float | None) -> str | list[str]:
-    """The predicted label(s): argmax, or every label over the threshold (0.5 if unset) when multi-label."""
+def decide(probs: list[float], labels: list[str], multi_label: bool, threshold: float | None) -> str | list[str] | None:
+    """The label(s) a caller acts on, the same in eval, batch scoring and the server: multi-label
+    takes every label at or above the threshold (0.5 if unset); binary with a threshold
+    (fraud-style) takes the positive (second) label only at or above it; otherwise the argmax,
+    or None (abstain) when a threshold is set and the argmax is below it."""
     if multi_label:
         cut = 0.5 if threshold is None else threshold
         return [label for label, p in zip(labels, probs) if p >= cut]
-    best = max(range(len(probs)), key=probs.__getitem__)
     if threshold is not None and len(labels) == 2:
-        # binary bundles with a decision threshold (fraud-style): label 1 only above it
-        best = 1 if probs[1] >= threshold else 0
+        return labels[1] if probs[1] >= threshold else labels[0]
+    best = max(range(len(probs)), key=probs.__getitem__)
+    if threshold is not None and probs[best] < threshold:
+        return None
     return labels[best]
 
 

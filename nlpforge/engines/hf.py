@@ -4,15 +4,28 @@ NLL, per-row perplexity and classification through the model's own head."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from nlpforge.console import track
 from nlpforge.data.chat import prompt_ids
-from nlpforge.engines.base import BundleInfo, Completion, Perplexity, Sampling, probs_from_logits, truncate_at_stop
+from nlpforge.engines.base import BundleInfo, Completion, Perplexity, Sampling, classify_ids, load_tokenizer, probs_from_logits, truncate_at_stop
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def left_pad(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts as one left-padded batch (ids, attention mask): generation continues every row
+    from the last column. The server's dynamically batched engine pads the same way."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad)
+    attn = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p) :] = torch.tensor(p)
+        attn[row, width - len(p) :] = 1
+    return ids, attn
 
 
 def sorted_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
@@ -35,14 +48,14 @@ class HFEngine:
         self.max_length: int | None = getattr(model.config, "max_position_embeddings", None)
 
     @classmethod
-    def from_bundle(cls, info: BundleInfo, batch_size: int = 32, threads: int | None = None, dtype: str | None = None) -> HFEngine:
-        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    def from_bundle(cls, info: BundleInfo, batch_size: int = 32, threads: int | None = None, dtype: str | None = None, tokenizer: Any = None) -> HFEngine:
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
         if threads:
             torch.set_num_threads(threads)
-        tok = AutoTokenizer.from_pretrained(info.path)
+        tok = tokenizer or load_tokenizer(info)
         auto = AutoModelForSequenceClassification if info.task == "classification" else AutoModelForCausalLM
-        model = auto.from_pretrained(info.path, dtype=DTYPES[dtype or info.dtype])
+        model = auto.from_pretrained(info.path, dtype=DTYPES[dtype or info.dtype], trust_remote_code=info.trust_remote_code)
         engine = cls(model, tok, info.stop_ids, batch_size)
         engine.task, engine.info = info.task, info
         engine.max_length = info.max_length or engine.max_length
@@ -74,13 +87,8 @@ class HFEngine:
         if params.stop:
             sampling.update(stop_strings=list(params.stop), tokenizer=self.tok)
         for idx in self._batches([len(p) for p in prompts], "generate"):
-            width = max(len(prompts[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad)
-            attn = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                p = prompts[i]
-                ids[row, width - len(p) :] = torch.tensor(p)
-                attn[row, width - len(p) :] = 1
+            ids, attn = left_pad([prompts[i] for i in idx], pad)
+            width = ids.shape[1]
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             gen = self.model.generate(
@@ -146,12 +154,8 @@ class HFEngine:
         sample = temperature > 0
         for b in track(range(0, len(prompts), self.batch_size), -(-len(prompts) // self.batch_size), "sample" if sample else "generate"):
             idx = list(range(b, min(b + self.batch_size, len(prompts))))
-            width = max(len(prompts[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad)
-            attn = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
-                attn[row, width - len(prompts[i]) :] = 1
+            ids, attn = left_pad([prompts[i] for i in idx], pad)
+            width = ids.shape[1]
             kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0} if sample else {"do_sample": False}
             gen = self.model.generate(
                 input_ids=ids, attention_mask=attn, max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids, pad_token_id=pad,
@@ -200,13 +204,16 @@ class HFEngine:
                 out[i] = Perplexity(nll=float(loss[row]) / n if n else 0.0, tokens=n)
         return out  # type: ignore[return-value]
 
-    @torch.inference_mode()
     def classify(self, texts: list[str]) -> list[list[float]]:
         if self.task != "classification" or self.info is None:
             raise ValueError("classify needs a classification bundle (nlpforge.json task: classification)")
-        limit = self.max_length or 512
-        enc = self.tok(texts, truncation=True, max_length=limit)["input_ids"]
-        out: list[list[float] | None] = [None] * len(texts)
+        return self.classify_ids(classify_ids(self.tok, texts, self.info))
+
+    @torch.inference_mode()
+    def classify_ids(self, enc: list[list[int]]) -> list[list[float]]:
+        """Class probabilities of already-tokenized texts (the server counts their tokens)."""
+        assert self.info is not None
+        out: list[list[float] | None] = [None] * len(enc)
         for idx in self._batches([len(x) for x in enc], "classify"):
             batch = self.tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt")
             logits = self.model(**batch).logits.float().tolist()

@@ -12,10 +12,8 @@ import gc
 import os
 from typing import Any
 
-from transformers import AutoTokenizer
-
 from nlpforge.data.chat import prompt_ids
-from nlpforge.engines.base import BundleInfo, Completion, Perplexity, Sampling, probs_from_logits
+from nlpforge.engines.base import BundleInfo, Completion, Perplexity, Sampling, classify_ids, load_tokenizer, probs_from_logits
 from nlpforge.errors import StageError
 
 
@@ -49,13 +47,14 @@ class VLLMEngine:
         self.info = info
         self.task = info.task
         self.stop_ids = info.stop_ids
-        self.tok = AutoTokenizer.from_pretrained(info.path)
+        self.tok = load_tokenizer(info)
         self.max_length = info.max_length
         opts: dict[str, Any] = {
             "model": str(info.path),
             "dtype": info.dtype,
             "seed": 0,
             "runner": "pooling" if info.task == "classification" else "generate",
+            "trust_remote_code": info.trust_remote_code,
         }
         if info.max_length:
             opts["max_model_len"] = info.max_length
@@ -134,7 +133,7 @@ class VLLMEngine:
             raise ValueError("classify needs a classification bundle (nlpforge.json task: classification)")
         from vllm import PoolingParams
 
-        enc = self.tok(texts, truncation=True, max_length=self.max_length or 512)["input_ids"]
+        enc = classify_ids(self.tok, texts, self.info)
         # raw logits out (no activation): probabilities are computed by the shared helper
         outputs = self.llm.classify(self._tokens(enc), pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
         return probs_from_logits([list(map(float, o.outputs.probs)) for o in outputs], self.info.multi_label)

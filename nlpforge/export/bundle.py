@@ -23,7 +23,7 @@ from nlpforge.data.chat import load_tokenizer, prompt_ids, render
 from nlpforge.errors import ContractError
 from nlpforge.recipe import Recipe
 from nlpforge.runs import atomic_dir, now, package_versions
-from nlpforge.train.sft import DTYPES, load_base, read_jsonl, set_threads
+from nlpforge.train.sft import DTYPES, load_base_as_trained, read_jsonl, set_threads
 
 BUNDLE_META = "nlpforge.json"
 
@@ -57,8 +57,8 @@ def vllm_serve_command(bundle: Path, args: list[str]) -> str:
 @torch.inference_mode()
 def _merge_checked(recipe: Recipe, adapter: Path, rows: list[dict]) -> Any:
     """Merge in float32, then compare merged logits with base+adapter logits."""
-    peft_model = PeftModel.from_pretrained(load_base(recipe, "float32"), str(adapter)).eval()
-    ids = [torch.tensor([r["input_ids"]]) for r in rows]
+    peft_model = PeftModel.from_pretrained(load_base_as_trained(recipe, "float32"), str(adapter)).eval()
+    ids = [torch.tensor([r["input_ids"]], device=peft_model.device) for r in rows]
     before = [peft_model(input_ids=x).logits for x in ids]
     merged = peft_model.merge_and_unload().eval()
     diff = max(float((merged(input_ids=x).logits - b).abs().max()) for x, b in zip(ids, before))
@@ -116,7 +116,7 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
         from nlpforge.export.adapters import check_adapter
 
         check_adapter(adapter, cfg.max_lora_rank)  # refuse before writing anything
-        model = load_base(recipe, "float32")  # the bundle holds the base; the adapter goes beside it
+        model = load_base_as_trained(recipe, "float32")  # the bundle holds the base the adapter was trained on; the adapter goes beside it
     model = model.to(DTYPES[dtype])
     model.config.eos_token_id = stop_ids
     model.config.pad_token_id = tok.pad_token_id
@@ -147,6 +147,8 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
             "base_model": recipe.model.path,
             "dtype": dtype,
             "merged": True,
+            # QLoRA: the base is the NF4 weights dequantized, not the original checkpoint
+            "base_weights": "nf4-dequantized" if recipe.peft.method == "qlora" else "original",
             "end_of_turn_token": meta["end_of_turn_token"],
             "stop_token_ids": stop_ids,
             "max_model_len": max_model_len,
@@ -173,9 +175,17 @@ def model_card(recipe: Recipe, meta: dict[str, Any]) -> str:
     rows = "\n".join(
         f"| {k} | {ev.get('base', {}).get(k, '-')} | {ev['tuned'].get(k)} |" for k in ("loss", "perplexity", "exact_match", "stopped")
     ) if "tuned" in ev else "| (no eval) | | |"
+    method = {"qlora": "QLoRA (LoRA on an NF4 4-bit base)", "lora": "LoRA"}.get(recipe.peft.method, recipe.peft.method)
+    if meta.get("merged", True):
+        how = "merged into the base weights"
+    else:
+        names = ", ".join(f"`{n}`" for n in meta.get("adapters", {}))
+        how = f"kept as a separate adapter ({names} in `adapters/`) beside the base weights, for vLLM multi-LoRA"
+    if meta.get("base_weights") == "nf4-dequantized":
+        how += " (the base weights are the NF4-quantized ones dequantized: what the adapter was trained against)"
     return f"""# {recipe.name}
 
-Fine-tuned from `{recipe.model.path}` with LoRA (r={recipe.peft.r}, alpha={recipe.peft.alpha}), merged, by nlpforge {__version__}.
+Fine-tuned from `{recipe.model.path}` with {method} (r={recipe.peft.r}, alpha={recipe.peft.alpha}), {how}, by nlpforge {__version__}.
 
 ## Held-out evaluation
 

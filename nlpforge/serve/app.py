@@ -28,8 +28,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nlpforge import __version__
 from nlpforge.console import log
 from nlpforge.data.chat import prompt_ids
+from nlpforge.engines.base import BundleInfo, decide
 from nlpforge.serve import protocol as P
-from nlpforge.serve.engines import BundleInfo, GenOut, GenParams, ServeEngine, TokenLogprob
+from nlpforge.serve.engines import GenOut, GenParams, ServeEngine, TokenLogprob
 from nlpforge.serve.feedback import FeedbackStore
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": P.ErrorResponse} for code in (400, 401, 404, 429)}
@@ -174,7 +175,7 @@ class Server:
     def __init__(self, info: BundleInfo, engine: ServeEngine, cfg: ServerConfig):
         self.info, self.engine, self.cfg = info, engine, cfg
         self.tok = engine.tokenizer
-        self.defaults = info.default_params()
+        self.defaults = info.defaults
         self.inflight = 0
         self.metrics = Metrics(lambda: self.inflight)
         self.feedback = FeedbackStore(cfg.feedback_dir) if cfg.feedback_dir else None
@@ -239,10 +240,8 @@ class Server:
         if any(not s for s in stop):
             raise P.APIError(400, "stop strings must not be empty", param="stop")
         return GenParams(
-            max_tokens=min(max_tokens or d.max_tokens, room, self.cfg.max_tokens_limit),
-            temperature=d.temperature if req.temperature is None else req.temperature,
+            max_tokens=min(max_tokens or d.max_tokens, room, self.cfg.max_tokens_limit), temperature=temperature,
             top_p=d.top_p if req.top_p is None else req.top_p, n=req.n, stop=stop,
-            stop_token_ids=[] if req.ignore_eos else d.stop_token_ids,  # as vLLM: ignore_eos ignores every generation-config EOS
             seed=req.seed, logprobs=logprobs, prompt_logprobs=prompt_logprobs, ignore_eos=req.ignore_eos,
         )
 
@@ -313,6 +312,8 @@ def create_app(info: BundleInfo, engine: ServeEngine, cfg: ServerConfig | None =
         yield
         srv.draining = True  # uvicorn has stopped accepting and waited for open requests
         await engine.shutdown()
+        if srv.feedback:
+            srv.feedback.close()
 
     app = FastAPI(title="nlpforge", version=__version__, lifespan=lifespan,
                   description="OpenAI-compatible API over an nlpforge bundle: chat, completions, classification, feedback.")
@@ -378,9 +379,9 @@ def create_app(info: BundleInfo, engine: ServeEngine, cfg: ServerConfig | None =
             if rf.type == "json_schema":
                 if rf.json_schema is None or rf.json_schema.schema_ is None:
                     raise P.APIError(400, "response_format.json_schema.schema is required", param="response_format")
-                params.json_schema = rf.json_schema.schema_
+                params = params.model_copy(update={"json_schema": rf.json_schema.schema_})
             else:
-                params.json_object = True
+                params = params.model_copy(update={"json_object": True})
         rid = P.new_id("chatcmpl")
         messages = [m.model_dump(exclude_none=True) for m in req.messages]
         srv.log_prompt(rid, json.dumps(messages))
@@ -446,10 +447,9 @@ def create_app(info: BundleInfo, engine: ServeEngine, cfg: ServerConfig | None =
             raise P.APIError(400, f"input: give 1 to {cfg.max_classify_inputs} texts, got {len(texts)}", param="input")
         with srv.admitted(1):
             probs, n_tokens = await engine.classify(texts)
-        labels: list[str] = info.meta.get("labels") or [str(i) for i in range(len(probs[0]))]
-        thr = req.threshold if req.threshold is not None else info.meta.get("threshold")
-        multi = bool(info.meta.get("multi_label"))
-        data = [P.ClassifyItem(index=i, label=decide(p, labels, thr, multi), probs=p, num_classes=len(p), labels=labels, threshold=thr)
+        labels = info.labels or [str(i) for i in range(len(probs[0]))]
+        thr = req.threshold if req.threshold is not None else info.threshold
+        data = [P.ClassifyItem(index=i, label=decide(p, labels, info.multi_label, thr), probs=p, num_classes=len(p), labels=labels, threshold=thr)
                 for i, p in enumerate(probs)]
         return P.ClassifyResponse(id=P.new_id("classify"), model=req.model or info.name, data=data, usage=P.Usage(prompt_tokens=n_tokens, total_tokens=n_tokens))
 
@@ -471,21 +471,6 @@ def client_error(exc: Exception) -> Exception:
     if any(c.__name__ == "VLLMClientError" for c in type(exc).__mro__):
         return P.APIError(400, str(exc), param=getattr(exc, "parameter", None))
     return exc
-
-
-def decide(probs: list[float], labels: list[str], threshold: float | None, multi: bool) -> str | list[str] | None:
-    """The label(s) a caller acts on: multi-label takes every label at or above the threshold
-    (0.5 by default); binary takes the positive (second) label at or above it; otherwise the
-    argmax, or None when a threshold is set and the argmax is below it."""
-    if multi:
-        t = 0.5 if threshold is None else threshold
-        return [lab for lab, p in zip(labels, probs) if p >= t]
-    if threshold is not None and len(labels) == 2:
-        return labels[1] if probs[1] >= threshold else labels[0]
-    best = max(range(len(probs)), key=probs.__getitem__)
-    if threshold is not None and probs[best] < threshold:
-        return None
-    return labels[best]
 
 
 def _render(srv: Server, messages: list[P.ChatMessage], add_generation_prompt: bool) -> list[int]:
@@ -523,7 +508,7 @@ async def _streamed(srv: Server, prompt: list[int], params: GenParams, rid: str,
                     on_delta: Callable[[GenOut, list[int], list[int]], Awaitable[list[str]] | list[str]]) -> AsyncIterator[str]:
     """Run one request and yield SSE events made by ``on_delta`` from each snapshot; errors
     become an ``error`` event (the client raises on it), a disconnect aborts the request."""
-    params.stream = True
+    params = params.model_copy(update={"stream": True})
     sent_text = [0] * params.n
     sent_lp = [0] * params.n
     last: GenOut | None = None

@@ -11,7 +11,6 @@ does. Outputs are cumulative snapshots; the routes turn them into stream deltas.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import queue
 import threading
@@ -19,30 +18,24 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Protocol
 
+from nlpforge.engines.base import BundleInfo, Sampling, classify_ids, load_tokenizer, probs_from_logits
+from nlpforge.engines.vllm import sampling_params
 from nlpforge.errors import StageError
 
 Top = list[tuple[int, float]]
 
 
-@dataclass
-class GenParams:
-    """Sampling params of one request, engine-neutral."""
+class GenParams(Sampling):
+    """One request's sampling params: the shared ``Sampling`` (what eval and batch scoring use)
+    plus what only the HTTP routes ask for."""
 
-    max_tokens: int
-    temperature: float = 0.0
-    top_p: float = 1.0
-    n: int = 1
-    stop: list[str] = field(default_factory=list)
-    stop_token_ids: list[int] = field(default_factory=list)
-    seed: int | None = None
     logprobs: int | None = None  # top-k per generated token (0 = only the sampled one); None = off
     prompt_logprobs: int | None = None  # same for the prompt tokens (echo)
     json_schema: dict | None = None
     json_object: bool = False
-    ignore_eos: bool = False
+    ignore_eos: bool = False  # as vLLM: keep generating past every stop token of the bundle
     stream: bool = False  # False: the engine reports only the final output (no per-step wake-ups)
 
 
@@ -89,57 +82,16 @@ class ServeEngine(Protocol):
     async def shutdown(self) -> None: ...
 
 
-@dataclass
-class BundleInfo:
-    """What the server needs from a bundle folder (``nlpforge.json`` + HF config files)."""
-
-    path: Path
-    meta: dict[str, Any]
-    name: str
-    task: str
-    max_model_len: int
-    gen_defaults: dict[str, Any]
-    trust_remote_code: bool
-    adapters: dict[str, Path]
-
-    @classmethod
-    def load(cls, path: Path) -> BundleInfo:
-        meta_file = path / "nlpforge.json"
-        if not meta_file.is_file():
-            raise StageError(f"{path}: not an nlpforge bundle (no nlpforge.json); run `nlpforge export RECIPE` first")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        gen_file = path / "generation_config.json"
-        gen = json.loads(gen_file.read_text(encoding="utf-8")) if gen_file.is_file() else {}
-        config = json.loads((path / "config.json").read_text(encoding="utf-8")) if (path / "config.json").is_file() else {}
-        task = meta.get("task", "chat")
-        max_len = meta.get("max_model_len") or meta.get("max_length") or config.get("max_position_embeddings") or 2048
-        adapters = {name: (path / rel).resolve() for name, rel in meta.get("adapters", {}).items()}
-        return cls(path=path, meta=meta, name=meta.get("name") or path.name, task=task, max_model_len=int(max_len), gen_defaults=gen,
-                   trust_remote_code=bool(meta.get("trust_remote_code", False)), adapters=adapters)
-
-    def stop_token_ids(self) -> list[int]:
-        eos = self.gen_defaults.get("eos_token_id", self.meta.get("stop_token_ids", []))
-        return list(eos) if isinstance(eos, list) else ([eos] if eos is not None else [])
-
-    def default_params(self) -> GenParams:
-        g = self.gen_defaults
-        greedy = not g.get("do_sample", False) or g.get("temperature") == 0
-        return GenParams(max_tokens=int(g.get("max_new_tokens") or 256), temperature=0.0 if greedy else float(g.get("temperature", 1.0)),
-                         top_p=float(g.get("top_p", 1.0)), stop_token_ids=self.stop_token_ids())
-
-
-def load_tokenizer(info: BundleInfo) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(info.path, trust_remote_code=info.trust_remote_code)
+def stop_ids_for(info: BundleInfo, params: GenParams) -> list[int]:
+    return [] if params.ignore_eos else info.stop_ids
 
 
 # --- vLLM ----------------------------------------------------------------------------------
 
 
-def vllm_sampling_params(p: GenParams) -> Any:
-    """vLLM ``SamplingParams`` for ``p`` (raw logprobs, stop ids from the bundle)."""
-    from vllm import SamplingParams
+def vllm_sampling_params(p: GenParams, stop_ids: list[int]) -> Any:
+    """The shared builder (engines.vllm.sampling_params) plus the routes' extras: raw logprobs,
+    structured output, and cumulative snapshots only when streaming."""
     from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
     structured = None
@@ -147,10 +99,8 @@ def vllm_sampling_params(p: GenParams) -> Any:
         structured = StructuredOutputsParams(json=p.json_schema)
     elif p.json_object:
         structured = StructuredOutputsParams(json_object=True)
-    return SamplingParams(
-        n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens, stop=p.stop or None,
-        stop_token_ids=p.stop_token_ids or None, seed=p.seed, logprobs=p.logprobs, prompt_logprobs=p.prompt_logprobs,
-        ignore_eos=p.ignore_eos, structured_outputs=structured,
+    return sampling_params(
+        p, stop_ids, logprobs=p.logprobs, prompt_logprobs=p.prompt_logprobs, ignore_eos=p.ignore_eos, structured_outputs=structured,
         output_kind=RequestOutputKind.CUMULATIVE if p.stream else RequestOutputKind.FINAL_ONLY,
     )
 
@@ -171,7 +121,7 @@ class VllmEngine:
     def __init__(self, info: BundleInfo, dtype: str | None = None, max_lora_rank: int | None = None, extra: dict | None = None):
         self.info = info
         self.tokenizer = load_tokenizer(info)
-        self.dtype = dtype or info.meta.get("dtype", "auto")
+        self.dtype = dtype or info.dtype
         self.max_lora_rank = max_lora_rank or int(info.meta.get("max_lora_rank", 16))
         self.extra = extra or {}
         self.llm: Any = None
@@ -211,7 +161,8 @@ class VllmEngine:
         try:
             # Closing this generator (client gone) makes vLLM abort the request in its engine.
             # an already-rendered engine input: vLLM skips its own (thread-offloaded) prompt processing
-            async for out in self.llm.generate(tokens_input(prompt), vllm_sampling_params(params), request_id, lora_request=lora):
+            sp = vllm_sampling_params(params, stop_ids_for(self.info, params))
+            async for out in self.llm.generate(tokens_input(prompt), sp, request_id, lora_request=lora):
                 choices = []
                 for o in sorted(out.outputs, key=lambda o: o.index):
                     lps = None
@@ -228,11 +179,10 @@ class VllmEngine:
     async def classify(self, texts: list[str]) -> tuple[list[list[float]], int]:
         import uuid
 
-        import torch
         from vllm import PoolingParams
         from vllm.inputs.engine import tokens_input
 
-        ids = self.tokenizer(texts, truncation=True, max_length=self.info.max_model_len)["input_ids"]
+        ids = classify_ids(self.tokenizer, texts, self.info)
 
         async def one(x: list[int]) -> list[float]:
             last = None
@@ -243,11 +193,10 @@ class VllmEngine:
 
         self._running += 1
         try:
-            logits = torch.tensor(await asyncio.gather(*(one(x) for x in ids)))
+            logits = await asyncio.gather(*(one(x) for x in ids))
         finally:
             self._running -= 1
-        probs = torch.sigmoid(logits) if self.info.meta.get("multi_label") else torch.softmax(logits, -1)
-        return probs.tolist(), sum(len(x) for x in ids)
+        return probs_from_logits(logits, self.info.multi_label), sum(len(x) for x in ids)
 
     def pending(self) -> int:
         return self._running
@@ -287,6 +236,7 @@ class HFEngine:
         self.max_batch = max_batch
         self.batch_wait = batch_wait_ms / 1000
         self.threads = threads
+        self.core: Any = None  # engines.hf.HFEngine: the model, loaded as eval and batch scoring load it
         self.model: Any = None
         self._q: queue.Queue[_Job | None] = queue.Queue()
         self._held: deque[_Job] = deque()
@@ -295,13 +245,10 @@ class HFEngine:
         self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+        from nlpforge.engines.hf import HFEngine as Core
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        auto = AutoModelForSequenceClassification if self.info.task == "classification" else AutoModelForCausalLM
-        self.model = auto.from_pretrained(self.info.path, trust_remote_code=self.info.trust_remote_code).eval()
+        self.core = await asyncio.to_thread(Core.from_bundle, self.info, self.max_batch, self.threads, None, self.tokenizer)
+        self.model = self.core.model
         self._thread = threading.Thread(target=self._loop, name="nlpforge-hf-engine", daemon=True)
         self._thread.start()
 
@@ -394,49 +341,44 @@ class HFEngine:
             job.emit(StageError("server shutting down"))  # type: ignore[union-attr]
 
     def _classify(self, batch: list[_Job]) -> None:
-        import torch
-
-        texts = [t for job in batch for t in job.payload]
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=int(self.info.meta.get("max_length", 512)), return_tensors="pt")
-        logits = self.model(**enc).logits.float()
-        multi = bool(self.info.meta.get("multi_label"))
-        probs = (torch.sigmoid(logits) if multi else torch.softmax(logits, -1)).tolist()
-        lens = enc["attention_mask"].sum(-1).tolist()
+        ids = classify_ids(self.tokenizer, [t for job in batch for t in job.payload], self.info)
+        probs = self.core.classify_ids(ids)
         i = 0
         for job in batch:
             n = len(job.payload)
-            job.emit((probs[i : i + n], int(sum(lens[i : i + n]))))
+            job.emit((probs[i : i + n], sum(len(x) for x in ids[i : i + n])))
             i += n
 
     def _generate(self, batch: list[_Job]) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
+        from nlpforge.engines.hf import left_pad
+
         tok, pad = self.tokenizer, self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         rows: list[tuple[_Job, int]] = [(job, c) for job in batch for c in range(job.payload[1].n)]
-        prompts = [job.payload[0] for job, _ in rows]
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(rows), width), pad)
-        attn = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            ids[r, width - len(p) :] = torch.tensor(p)
-            attn[r, width - len(p) :] = 1
-        params = [job.payload[1] for job, _ in rows]
-        choices = [ChoiceOut(c) for _, c in rows]
+        ids, attn = left_pad([job.payload[0] for job, _ in rows], pad)
+        width = ids.shape[1]
+        params: list[GenParams] = [job.payload[1] for job, _ in rows]
+        choices = [ChoiceOut(c, logprobs=[] if params[r].logprobs is not None else None) for r, (_, c) in enumerate(rows)]
         done = [False] * len(rows)
-        eos = set(self.info.stop_token_ids())
+        eos = set(self.info.stop_ids)
         engine = self
+        step_logits: list[torch.Tensor] = []  # the last forward's next-token logits (raw, before sampling warpers)
 
         def snapshot(job: _Job, finished: bool) -> GenOut:
-            mine = [replace(ch) for (j, _), ch in zip(rows, choices) if j is job]
+            # copies: the worker keeps appending to the live lists while the event loop reads these
+            mine = [replace(ch, logprobs=None if ch.logprobs is None else list(ch.logprobs)) for (j, _), ch in zip(rows, choices) if j is job]
             return GenOut(mine, len(job.payload[0]), None, finished)
 
         class Progress(StoppingCriteria):
-            """Per step: cut each row at its stop string / max_tokens / abort, and stream it."""
+            """Per step: log-probs of the new token, cut each row at its stop string / max_tokens /
+            abort, and stream it."""
 
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kw: Any) -> torch.Tensor:
                 flags = torch.zeros(input_ids.shape[0], dtype=torch.bool)
                 changed = set()
+                logps = step_logits[-1].float().log_softmax(-1) if step_logits else None
                 for r in range(input_ids.shape[0]):
                     if done[r]:
                         flags[r] = True
@@ -444,11 +386,12 @@ class HFEngine:
                     p, ch = params[r], choices[r]
                     new = input_ids[r, width:].tolist()
                     last = new[-1] if new else None
-                    if last is not None and last in (set(p.stop_token_ids) | eos) and not p.ignore_eos:
-                        ch.token_ids = new  # the stop token counts as generated (as in vLLM), its text does not
-                        ch.finish_reason, done[r] = "stop", True
+                    ch.token_ids = new
+                    if ch.logprobs is not None and last is not None and logps is not None:
+                        ch.logprobs.append(_top_lp(logps[r], last, p.logprobs or 0))
+                    if last is not None and last in eos and not p.ignore_eos:
+                        ch.finish_reason, done[r] = "stop", True  # the stop token counts as generated (as in vLLM), its text does not
                     else:
-                        ch.token_ids = new
                         ch.text = tok.decode(new, skip_special_tokens=True)
                         hit = min((ch.text.find(s) for s in p.stop if s in ch.text), default=-1)
                         if hit >= 0:
@@ -464,22 +407,27 @@ class HFEngine:
                         job.emit(snapshot(job, False))
                 return flags
 
+        def keep_logits(_module: Any, _inputs: Any, output: Any) -> None:
+            step_logits[:] = [output.logits[:, -1, :]]
+
         p0 = params[0]
         sample = p0.temperature > 0
         want_lp = any(p.logprobs is not None for p in params)
         if p0.seed is not None:
             torch.manual_seed(p0.seed)
-        gen = self.model.generate(
-            input_ids=ids, attention_mask=attn, max_new_tokens=max(p.max_tokens for p in params), do_sample=sample,
-            temperature=p0.temperature if sample else None, top_p=p0.top_p if sample else None, top_k=None,
-            eos_token_id=None if all(p.ignore_eos for p in params) else sorted(eos), pad_token_id=pad,
-            stopping_criteria=StoppingCriteriaList([Progress()]), return_dict_in_generate=True, output_logits=want_lp,
-        )
-        if want_lp:
-            logps = torch.stack(gen.logits, 1).float().log_softmax(-1)  # raw logprobs, as vLLM returns by default
-            for r, (p, ch) in enumerate(zip(params, choices)):
-                if p.logprobs is not None:
-                    ch.logprobs = [_top_lp(logps[r, k], t, p.logprobs) for k, t in enumerate(ch.token_ids)]
+        # a forward hook sees each step's raw logits as they are made, so log-probs stream with
+        # their tokens (``output_logits`` would hand them over only when the whole batch is done)
+        hook = self.model.register_forward_hook(keep_logits) if want_lp else None
+        try:
+            self.model.generate(
+                input_ids=ids, attention_mask=attn, max_new_tokens=max(p.max_tokens for p in params), do_sample=sample,
+                temperature=p0.temperature if sample else None, top_p=p0.top_p if sample else None, top_k=None,
+                eos_token_id=None if all(p.ignore_eos for p in params) else sorted(eos), pad_token_id=pad,
+                stopping_criteria=StoppingCriteriaList([Progress()]),
+            )
+        finally:
+            if hook is not None:
+                hook.remove()
         for ch in choices:
             ch.finish_reason = ch.finish_reason or "length"
         for job in batch:

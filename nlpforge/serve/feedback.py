@@ -1,16 +1,17 @@
 """User feedback on served answers, and its export as TRL preference data.
 
-The server remembers its recent chat completions (prompt messages and answers, in memory,
-bounded) so that ``POST /v1/feedback {id, rating|preferred}`` stores the feedback *with the
-request*: one JSONL line per feedback under the feedback folder. ``nlpforge feedback export``
+The server records its chat completions (prompt messages and answers) in a SQLite file in
+the feedback folder, so that ``POST /v1/feedback {id, rating|preferred}`` stores the feedback
+*with the request*, also for a completion served before a restart or by another worker
+process: one JSONL line per feedback under the feedback folder. ``nlpforge feedback export``
 turns those lines into KTO or DPO datasets in TRL's conversational shapes (CONTRACTS.md).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,34 +19,53 @@ from nlpforge.errors import DataError
 from nlpforge.runs import atomic_file, now
 
 FEEDBACK_FILE = "feedback.jsonl"
+COMPLETIONS_DB = "completions.sqlite"
 
 
 class FeedbackStore:
-    def __init__(self, folder: Path, remember_last: int = 10_000):
+    """Completions by id (SQLite: durable, shared by worker processes, bounded to the newest
+    ``remember_last``) and the feedback lines joined with them (``feedback.jsonl``)."""
+
+    def __init__(self, folder: Path, remember_last: int = 1_000_000):
+        if remember_last < 1:
+            raise ValueError("remember_last must be at least 1")
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / FEEDBACK_FILE
-        self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.limit = remember_last
         self._lock = threading.Lock()
+        self._db = sqlite3.connect(folder / COMPLETIONS_DB, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a power cut may lose the last completions, never corrupt the file
+        self._db.execute("CREATE TABLE IF NOT EXISTS completions (id TEXT PRIMARY KEY, model TEXT, messages TEXT, answers TEXT, created TEXT)")
+        self._inserts = 0
 
     def remember(self, rid: str, model: str, messages: list[dict], answers: list[str]) -> None:
+        row = (rid, model, json.dumps(messages, ensure_ascii=False), json.dumps(answers, ensure_ascii=False), now())
         with self._lock:
-            self.recent[rid] = {"model": model, "messages": messages, "answers": answers, "created": now()}
-            while len(self.recent) > self.limit:
-                self.recent.popitem(last=False)
+            self._db.execute("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", row)
+            self._inserts += 1
+            if self._inserts % min(1000, self.limit) == 0:  # trim now and then, not on every request
+                self._db.execute("DELETE FROM completions WHERE rowid <= (SELECT MAX(rowid) FROM completions) - ?", (self.limit,))
 
     def add(self, fb: Any) -> bool:
         """Append one feedback line joined with its request; False if the request is unknown."""
         with self._lock:
-            req = self.recent.get(fb.id)
-            if req is None or fb.choice >= len(req["answers"]):
+            found = self._db.execute("SELECT model, messages, answers FROM completions WHERE id = ?", (fb.id,)).fetchone()
+            if found is None:
                 return False
-            line = {"id": fb.id, "received": now(), "model": req["model"], "prompt": req["messages"], "answer": req["answers"][fb.choice],
+            model, messages, answers = found[0], json.loads(found[1]), json.loads(found[2])
+            if fb.choice >= len(answers):
+                return False
+            line = {"id": fb.id, "received": now(), "model": model, "prompt": messages, "answer": answers[fb.choice],
                     "choice": fb.choice, "rating": fb.rating, "preferred": fb.preferred, "comment": fb.comment}
             with open(self.path, "a", encoding="utf-8") as f:  # one short line per write: appends do not interleave
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
         return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
 
 def read_feedback(folder: Path) -> list[dict[str, Any]]:

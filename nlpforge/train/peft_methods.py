@@ -1,10 +1,11 @@
 """PEFT methods from the recipe's ``peft`` section: LoRA (rsLoRA, DoRA), QLoRA, IA3 and
-prompt tuning, as peft configs. QLoRA needs bitsandbytes and CUDA; on a CPU it fails here,
-before any model is loaded, with what to change."""
+prompt tuning, as peft configs. QLoRA needs bitsandbytes (``nlpforge[qlora]``); on a CPU it
+needs a release with CPU 4-bit kernels. Without one it fails here, before any model is
+loaded, with what to change."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 from typing import Any
 
 import torch
@@ -13,12 +14,25 @@ from peft import IA3Config, LoraConfig, PeftConfig, PromptTuningConfig
 from nlpforge.errors import StageError
 from nlpforge.recipe import Recipe
 
+BNB_MIN_CPU = "0.50"  # the first bitsandbytes release seen quantizing, training and dequantizing NF4 on a CPU here
+
+
+def bnb_version() -> str | None:
+    try:
+        return importlib.metadata.version("bitsandbytes")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
 
 def check_qlora_available() -> None:
-    if not torch.cuda.is_available():
-        raise StageError("peft.method=qlora loads the base model in 4 bits with bitsandbytes, which needs a CUDA GPU; none is visible here. Use peft.method: lora on a CPU")
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise StageError("peft.method=qlora needs the bitsandbytes package (pip install bitsandbytes); or use peft.method: lora")
+    from packaging.version import Version
+
+    version = bnb_version()
+    if version is None:
+        raise StageError("peft.method=qlora loads the base model in 4 bits with bitsandbytes, which is not installed: pip install 'nlpforge[qlora]'; or use peft.method: lora")
+    if not torch.cuda.is_available() and Version(version) < Version(BNB_MIN_CPU):
+        raise StageError(f"peft.method=qlora on a CPU needs bitsandbytes>={BNB_MIN_CPU} (CPU 4-bit kernels); {version} is installed: pip install 'nlpforge[qlora]', "
+                         "or use peft.method: lora on a CPU")
 
 
 def quantization_config(recipe: Recipe) -> Any:

@@ -46,9 +46,20 @@ def load_base(recipe: Recipe, dtype: str | None = None, quantize: bool = False) 
         raise StageError(f"model.path: cannot load a causal LM from {recipe.model.path!r}: {exc}") from None
 
 
+def load_base_as_trained(recipe: Recipe, dtype: str | None = None) -> PreTrainedModel:
+    """The base weights the adapter was trained against. For QLoRA those are the NF4-quantized
+    weights dequantized (what every training matmul used), not the original full-precision
+    ones: merging into those would give a model that differs from the trained one by the
+    quantization error (REFERENCE.md, known failure modes)."""
+    if recipe.peft.method != "qlora":
+        return load_base(recipe, dtype)
+    # dequantize() also drops config.quantization_config: what comes out is plain weights
+    return load_base(recipe, quantize=True).dequantize().to(DTYPES[dtype or recipe.model.dtype])
+
+
 def load_tuned(recipe: Recipe, adapter: Path, dtype: str | None = None) -> PreTrainedModel:
     """Base plus adapter, merged (the same weights export writes)."""
-    return PeftModel.from_pretrained(load_base(recipe, dtype), str(adapter)).merge_and_unload()
+    return PeftModel.from_pretrained(load_base_as_trained(recipe, dtype), str(adapter)).merge_and_unload()
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -1,0 +1,35 @@
+"""The server's feedback store on a real SQLite file: feedback joins completions served before a
+restart, unknown ids and choices are refused, and the completion table stays bounded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nlpforge.serve.feedback import FeedbackStore
+from nlpforge.serve.protocol import FeedbackRequest
+
+MSGS = [{"role": "user", "content": "How heavy is the Comet Earbuds?"}]
+
+
+def test_feedback_joins_a_completion_served_before_a_restart(tmp_path: Path) -> None:
+    before = FeedbackStore(tmp_path)
+    before.remember("chatcmpl-1", "m", MSGS, ["48 grams.", "About 50 g."])
+    before.close()  # the server stops; a new one starts on the same folder
+    after = FeedbackStore(tmp_path)
+    assert after.add(FeedbackRequest(id="chatcmpl-1", choice=1, rating="down", preferred="They weigh 48 grams."))
+    assert not after.add(FeedbackRequest(id="chatcmpl-1", choice=2, rating="up"))  # no third answer
+    assert not after.add(FeedbackRequest(id="chatcmpl-404", rating="up"))
+    lines = [json.loads(x) for x in (tmp_path / "feedback.jsonl").read_text().splitlines()]
+    assert len(lines) == 1
+    assert {k: lines[0][k] for k in ("id", "model", "prompt", "answer", "choice", "rating", "preferred")} == {
+        "id": "chatcmpl-1", "model": "m", "prompt": MSGS, "answer": "About 50 g.", "choice": 1, "rating": "down", "preferred": "They weigh 48 grams."}
+
+
+def test_completions_kept_are_bounded_to_the_newest(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path, remember_last=5)
+    for i in range(12):
+        store.remember(f"c{i}", "m", MSGS, [f"answer {i}"])
+    assert not store.add(FeedbackRequest(id="c0", rating="up"))  # trimmed
+    assert store.add(FeedbackRequest(id="c11", rating="up")) and store.add(FeedbackRequest(id="c6", rating="up"))
+    assert store._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0] <= 7
