@@ -11,8 +11,10 @@ and a stress run (``--stress 2000``: requests at concurrency 64) counting non-20
 On a shared machine one pass can lose the CPU to another process, and a server started a few
 minutes later sees a different machine. So the systems run in ``--rounds`` rounds, each
 starting every system afresh in a rotated order; the table gives the median over rounds
-(with the range) and the median of the per-round ratios against the baseline. The raw
-numbers go to ``--out`` (JSON). Example:
+(with the range) and the median of the per-round ratios against the baseline. It also gives
+the CPU time the server's process tree spent per request (user + system, all its processes),
+which other load on the machine barely moves: on a CPU-bound box it is the steadier measure
+of what a server costs. The raw numbers go to ``--out`` (JSON). Example:
 
     python scripts/bench_serve.py --bundle runs/quickstart-chat/export --rounds 3 --stress 2000
 """
@@ -67,6 +69,21 @@ def start(bundle: Path, system: str, threads: int, log: Path) -> tuple[subproces
     raise SystemExit(f"{system} not healthy in 300 s; see {log}")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and all its descendants."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -111,13 +128,13 @@ def sequential_generate(bundle: Path, n: int, max_tokens: int, threads: int) -> 
     tokens = 0
     with torch.inference_mode():
         model.generate(**tok(PROMPTS[0], return_tensors="pt"), max_new_tokens=4, do_sample=False)  # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             out = model.generate(**tok(PROMPTS[i % len(PROMPTS)], return_tensors="pt"), max_new_tokens=max_tokens, min_new_tokens=max_tokens,
                                  do_sample=False, eos_token_id=None)
             tokens += out.shape[1] - len(tok(PROMPTS[i % len(PROMPTS)])["input_ids"])
-        wall = time.perf_counter() - t0
-    return {"requests": n, "seconds": wall, "req_s": n / wall, "tok_s": tokens / wall, "codes": {"200": n}}
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"requests": n, "seconds": wall, "req_s": n / wall, "tok_s": tokens / wall, "codes": {"200": n}, "cpu_ms": 1000 * cpu / n}
 
 
 def median(xs: list[float]) -> float:
@@ -133,19 +150,22 @@ def spread(xs: list[float], fmt: str = ".1f", unit: str = "") -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| system | concurrency | requests (all rounds) | req/s, median (range) | output tok/s, median | non-200 |", "|---|---|---|---|---|---|"]
+    rows = ["| system | concurrency | requests (all rounds) | req/s, median (range) | output tok/s, median | server CPU ms/request, median (range) | non-200 |",
+            "|---|---|---|---|---|---|---|"]
     for key in sorted(results, key=lambda k: (results[k]["system"], results[k]["concurrency"])):
         r = results[key]
         runs = r["rounds"]
         bad = sum(v for x in runs for c, v in x["codes"].items() if c != "200")
         rows.append(f"| {r['system']} | {r['concurrency']} | {sum(x['requests'] for x in runs)} | {spread([x['req_s'] for x in runs])} | "
-                    f"{median([x['tok_s'] for x in runs]):.0f} | {bad} |")
+                    f"{median([x['tok_s'] for x in runs]):.0f} | {spread([x['cpu_ms'] for x in runs]) if all('cpu_ms' in x for x in runs) else '-'} | {bad} |")
     for ours, base in [("nlpforge-vllm", "stock-vllm"), ("nlpforge-hf", "hf-sequential")]:
         for c in sorted({r["concurrency"] for r in results.values() if r["system"] == ours}):
             a, b = results.get(f"{ours}@{c}"), results.get(f"{base}@{c}") or results.get(f"{base}@1")
             if a and b:
-                ratios = [x["req_s"] / y["req_s"] for x, y in zip(a["rounds"], b["rounds"])]  # same round: same machine state
-                rows.append(f"| {ours} / {base} | {c} | | {spread(ratios, '.2f', 'x')} | | |")
+                pairs = list(zip(a["rounds"], b["rounds"]))  # same round: same machine state
+                speed = [x["req_s"] / y["req_s"] for x, y in pairs]
+                cost = [x["cpu_ms"] / y["cpu_ms"] for x, y in pairs if "cpu_ms" in x and "cpu_ms" in y]
+                rows.append(f"| {ours} / {base} | {c} | | {spread(speed, '.2f', 'x')} | | {spread(cost, '.2f', 'x') if cost else '-'} | |")
     return "\n".join(rows)
 
 
@@ -182,7 +202,11 @@ def main() -> None:
             try:
                 asyncio.run(load(url, model, 16, 8, a.max_tokens))  # warm-up
                 for c in levels:
-                    runs = [asyncio.run(load(url, model, max(32, a.requests * c), c, a.max_tokens)) for _ in range(a.repeat)]
+                    runs = []
+                    for _ in range(a.repeat):
+                        c0 = tree_cpu(proc.pid)
+                        run = asyncio.run(load(url, model, max(32, a.requests * c), c, a.max_tokens))
+                        runs.append({**run, "cpu_ms": 1000 * (tree_cpu(proc.pid) - c0) / run["requests"]})
                     r = max(runs, key=lambda x: x["req_s"])
                     r["codes"] = {k: sum(x["codes"].get(k, 0) for x in runs) for k in {k for x in runs for k in x["codes"]}}
                     r["requests"] = sum(x["requests"] for x in runs)

@@ -89,6 +89,9 @@ def test_decide_and_stop_helpers() -> None:
     assert decide([0.2, 0.7, 0.1], labels, False, None) == "b"
     assert decide([0.6, 0.7, 0.1], labels, True, 0.5) == ["a", "b"]
     assert decide([0.7, 0.3], ["ok", "fraud"], False, 0.2) == "fraud"
+    assert decide([0.3, 0.7], ["ok", "fraud"], False, 0.8) == "ok"
+    assert decide([0.4, 0.35, 0.25], labels, False, 0.5) is None  # multi-class below the threshold: abstain
+    assert decide([0.1, 0.6, 0.3], labels, False, 0.5) == "b"
     assert truncate_at_stop("abc END def", ("END", "c")) == ("ab", True)
     assert truncate_at_stop("abc", ("z",)) == ("abc", False)
 

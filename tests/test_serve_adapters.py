@@ -1,9 +1,10 @@
-"""Adapter bundles for vLLM multi-LoRA: export checks refuse what vLLM cannot serve, and one
+"""Adapter bundles for multi-LoRA: export checks refuse what vLLM cannot serve, and one
 server answers for several adapters on one base, picked by the request's `model`, exactly as
 transformers + PEFT do for the same adapter."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import nlpforge
-from openai import OpenAI
+from openai import AsyncOpenAI, OpenAI
 from serve_util import Served, serve
 
 from nlpforge.errors import ContractError
@@ -69,17 +70,19 @@ def test_adapter_export_writes_base_plus_adapters_and_serve_flags(adapter_bundle
     assert meta["adapters"] == {"quickstart-chat": "adapters/quickstart-chat", "random": "adapters/random"}
     args = meta["serve"]["vllm_args"]
     assert args[args.index("--max-lora-rank") + 1] == "16" and args.count("--enable-lora") == 1
+    assert args[args.index("--max-loras") + 1] == "3"  # one slot more than adapters, kept empty (lora_slots)
     assert args[args.index("--lora-modules") + 1 :][:2] == ["quickstart-chat=adapters/quickstart-chat", "random=adapters/random"]
     assert (adapter_bundle / "adapters/random/adapter_model.safetensors").is_file()
 
 
-@pytest.fixture(scope="module")
-def server(adapter_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(adapter_bundle, tmp_path_factory.mktemp("lora") / "serve.log", "--engine", "vllm") as s:
+@pytest.fixture(scope="module", params=["vllm", "hf", "vllm-server"])
+def server(request: pytest.FixtureRequest, adapter_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """vLLM multi-LoRA in nlpforge's server, the hf engine's PEFT multi-adapter model, and stock
+    vLLM's server with the flags export prints."""
+    with serve(adapter_bundle, tmp_path_factory.mktemp("lora") / "serve.log", "--engine", request.param, "--threads", "1") as s:
         yield s
 
 
-@pytest.mark.vllm
 @pytest.mark.slow
 def test_one_server_many_adapters_each_answers_like_peft(server: Served, adapter_bundle: Path) -> None:
     from peft import PeftModel
@@ -102,3 +105,11 @@ def test_one_server_many_adapters_each_answers_like_peft(server: Served, adapter
         assert got == want, name
         answers[name] = got
     assert len({tuple(v) for v in answers.values()}) == 3  # three different models behind one server
+
+    async def mixed() -> list[str]:  # concurrent requests for different adapters (one batch on the hf engine)
+        async with AsyncOpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0) as ac:
+            names = ["random", "quickstart-chat-base", "quickstart-chat"]
+            rs = await asyncio.gather(*(ac.chat.completions.create(model=n, messages=convs[0], max_tokens=24) for n in names))
+            return [r.choices[0].message.content for r in rs]
+
+    assert asyncio.run(mixed()) == [answers["random"][0], answers["quickstart-chat-base"][0], answers["quickstart-chat"][0]]

