@@ -13,8 +13,10 @@ minutes later sees a different machine. So the systems run in ``--rounds`` round
 starting every system afresh in a rotated order; the table gives the median over rounds
 (with the range) and the median of the per-round ratios against the baseline. It also gives
 the CPU time the server's process tree spent per request (user + system, all its processes),
-which other load on the machine barely moves: on a CPU-bound box it is the steadier measure
-of what a server costs. The raw numbers go to ``--out`` (JSON). Example:
+which other load on the machine barely moves: for the hf engine, the steadier measure of what
+serving costs. Not for vLLM: its engine core spin-waits on its worker (``sched_yield`` in
+``MessageQueue.acquire_read``, a third of its samples under load here), so its CPU time
+follows wall time. The raw numbers go to ``--out`` (JSON). Example:
 
     python scripts/bench_serve.py --bundle runs/quickstart-chat/export --rounds 3 --stress 2000
 """

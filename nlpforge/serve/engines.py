@@ -411,13 +411,14 @@ class HFEngine:
                     if last is not None and last in eos and not p.ignore_eos:
                         ch.finish_reason, done[r] = "stop", True  # the stop token counts as generated (as in vLLM), its text does not
                     else:
-                        ch.text = tok.decode(new, skip_special_tokens=True)
-                        hit = min((ch.text.find(s) for s in p.stop if s in ch.text), default=-1)
-                        if hit >= 0:
-                            ch.text, ch.finish_reason, done[r] = ch.text[:hit], "stop", True
-                        elif len(new) >= p.max_tokens:
+                        if p.stop or p.stream:  # the text is needed at every step only to find stop strings or to stream it
+                            ch.text = tok.decode(new, skip_special_tokens=True)
+                            hit = min((ch.text.find(s) for s in p.stop if s in ch.text), default=-1)
+                            if hit >= 0:
+                                ch.text, ch.finish_reason, done[r] = ch.text[:hit], "stop", True
+                        if not done[r] and len(new) >= p.max_tokens:
                             ch.finish_reason, done[r] = "length", True
-                        elif rows[r][0].request_id in engine._cancelled:
+                        elif not done[r] and rows[r][0].request_id in engine._cancelled:
                             ch.finish_reason, done[r] = "abort", True
                     changed.add(id(rows[r][0]))
                     flags[r] = done[r]
@@ -448,8 +449,11 @@ class HFEngine:
         finally:
             if hook is not None:
                 hook.remove()
-        for ch in choices:
+        for r, ch in enumerate(choices):
             ch.finish_reason = ch.finish_reason or "length"
+            if not (params[r].stop or params[r].stream):  # not kept up to date while generating: decoded once here
+                ends_on_eos = ch.finish_reason == "stop" and ch.token_ids and ch.token_ids[-1] in eos
+                ch.text = tok.decode(ch.token_ids[:-1] if ends_on_eos else ch.token_ids, skip_special_tokens=True)
         for job in batch:
             out = snapshot(job, True)
             prompt, p, adapter = job.payload
