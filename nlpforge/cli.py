@@ -386,7 +386,7 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 1 << 20,
     feedback_dir: Annotated[Path | None, typer.Option(help="store /v1/feedback here (feedback.jsonl)")] = None,
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="log each prompt to stderr")] = False,
-    redact_pii: Annotated[bool, typer.Option("--redact-pii", help="redact PII in logged prompts")] = False,
+    redact_pii: Annotated[bool, typer.Option("--redact-pii", help="redact PII in logged prompts and in the completions and feedback stored under --feedback-dir")] = False,
     threads: Annotated[int | None, typer.Option(help="hf engine: torch CPU threads")] = None,
     max_batch: Annotated[int, typer.Option(help="hf engine: most sequences per generate batch")] = 16,
     drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown")] = 30,

@@ -33,3 +33,18 @@ def test_completions_kept_are_bounded_to_the_newest(tmp_path: Path) -> None:
     assert not store.add(FeedbackRequest(id="c0", rating="up"))  # trimmed
     assert store.add(FeedbackRequest(id="c11", rating="up")) and store.add(FeedbackRequest(id="c6", rating="up"))
     assert store._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0] <= 7
+
+
+def test_redacting_store_writes_no_pii_to_disk(tmp_path: Path) -> None:
+    from nlpforge.corpus.pii import ENTITIES, Anonymizer
+
+    store = FeedbackStore(tmp_path, redact=Anonymizer(list(ENTITIES)))
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "My card 4111 1111 1111 1111 was charged twice"}]
+    store.remember("c1", "m", msgs, ["Refund sent to jo@example.org."])
+    assert store.add(FeedbackRequest(id="c1", rating="down", preferred="Call +44 20 7946 0958.", comment="jo@example.org"))
+    store.close()
+    line = json.loads((tmp_path / "feedback.jsonl").read_text())
+    assert line["prompt"] == [msgs[0], {"role": "user", "content": "My card <CREDIT_CARD> was charged twice"}]
+    assert (line["answer"], line["preferred"], line["comment"]) == ("Refund sent to <EMAIL_ADDRESS>.", "Call <PHONE_NUMBER>.", "<EMAIL_ADDRESS>")
+    on_disk = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    assert b"4111" not in on_disk and b"jo@example.org" not in on_disk and b"7946" not in on_disk

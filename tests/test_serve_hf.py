@@ -207,10 +207,18 @@ def test_metrics_count_requests_tokens_latency(server: Served) -> None:
     assert 'nlpforge_request_latency_seconds_bucket{le="60.0",route="/v1/completions"}' in m
 
 
-def test_prompts_are_logged_with_pii_redacted(server: Served) -> None:
-    client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Mail me at jane.doe@example.com please"}], max_tokens=2)
+def test_prompts_are_logged_and_stored_with_pii_redacted(server: Served) -> None:
+    done = client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Mail me at jane.doe@example.com please"}], max_tokens=2)
     log = " ".join(server.log.read_text().split())
     assert "<EMAIL_ADDRESS>" in log and "jane.doe@example.com" not in log
+    # --redact-pii with --feedback-dir: the stored completion and the feedback are redacted too
+    body = {"id": done.id, "rating": "down", "preferred": "Call 415-555-0132 instead", "comment": "from jane.doe@example.com"}
+    assert httpx.post(f"{server.url}/v1/feedback", json=body, headers=AUTH).status_code == 200
+    line = next(r for r in map(json.loads, (server.feedback / "feedback.jsonl").read_text().splitlines()) if r["id"] == done.id)  # type: ignore[attr-defined]
+    assert line["prompt"] == [{"role": "user", "content": "Mail me at <EMAIL_ADDRESS> please"}]
+    assert line["preferred"] == "Call <PHONE_NUMBER> instead" and line["comment"] == "from <EMAIL_ADDRESS>"
+    stored = b"".join(f.read_bytes() for f in server.feedback.glob("completions.sqlite*"))  # type: ignore[attr-defined]
+    assert b"<EMAIL_ADDRESS>" in stored and b"jane.doe@example.com" not in stored
 
 
 def test_feedback_is_stored_with_the_request_and_exports_for_kto_and_dpo(server: Served, tmp_path: Path) -> None:
@@ -226,15 +234,15 @@ def test_feedback_is_stored_with_the_request_and_exports_for_kto_and_dpo(server:
     assert send({"id": other.id, "rating": "down", "preferred": "The Comet Earbuds weigh 48 grams."}).status_code == 200
     assert send({"id": "chatcmpl-unknown", "rating": "up"}).status_code == 404
     assert send({"id": first.id}).status_code == 400
-    lines = [json.loads(x) for x in (server.feedback / "feedback.jsonl").read_text().splitlines()]  # type: ignore[attr-defined]
+    lines = [r for r in map(json.loads, (server.feedback / "feedback.jsonl").read_text().splitlines()) if r["id"] in (first.id, other.id)]  # type: ignore[attr-defined]
     assert lines[0]["prompt"] == msgs and lines[0]["answer"] == first.choices[0].message.content and lines[0]["rating"] == "up"
 
     nlpforge("feedback", "export", str(server.feedback), "--kind", "kto", "--out", str(tmp_path / "kto.jsonl"))  # type: ignore[attr-defined]
-    kto = [json.loads(x) for x in (tmp_path / "kto.jsonl").read_text().splitlines()]
+    kto = [r for r in map(json.loads, (tmp_path / "kto.jsonl").read_text().splitlines()) if r["prompt"] == msgs]  # this test's rows
     assert [r["label"] for r in kto] == [True, False, True]
     assert kto[0] == {"prompt": msgs, "completion": [{"role": "assistant", "content": first.choices[0].message.content}], "label": True}
     nlpforge("feedback", "export", str(server.feedback), "--kind", "dpo", "--out", str(tmp_path / "dpo.jsonl"))  # type: ignore[attr-defined]
-    dpo = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
+    dpo = [r for r in map(json.loads, (tmp_path / "dpo.jsonl").read_text().splitlines()) if r["prompt"] == msgs]  # this test's rows
     assert dpo[0] == {"prompt": msgs, "chosen": [{"role": "assistant", "content": "The Comet Earbuds weigh 48 grams."}],
                       "rejected": [{"role": "assistant", "content": other.choices[0].message.content}]}
     assert {"prompt": msgs, "chosen": [{"role": "assistant", "content": first.choices[0].message.content}],

@@ -178,13 +178,13 @@ class Server:
         self.defaults = info.defaults
         self.inflight = 0
         self.metrics = Metrics(lambda: self.inflight)
-        self.feedback = FeedbackStore(cfg.feedback_dir) if cfg.feedback_dir else None
         self.max_prompt = cfg.max_prompt_tokens or info.max_model_len - 1
         self._redact: Callable[[str], str] | None = None
         if cfg.redact_pii:
             from nlpforge.corpus.pii import ENTITIES, Anonymizer
 
             self._redact = Anonymizer(list(ENTITIES))
+        self.feedback = FeedbackStore(cfg.feedback_dir, redact=self._redact) if cfg.feedback_dir else None
         self.draining = False
 
     # checks --------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ the feedback folder, so that ``POST /v1/feedback {id, rating|preferred}`` stores
 *with the request*, also for a completion served before a restart or by another worker
 process: one JSONL line per feedback under the feedback folder. ``nlpforge feedback export``
 turns those lines into KTO or DPO datasets in TRL's conversational shapes (CONTRACTS.md).
+With ``redact`` (the server's ``--redact-pii``), nothing is written to disk unredacted:
+message contents, answers, preferred answers and comments pass through it first, the way
+the clean stage redacts a training corpus, so the exported data matches what training saw.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,13 +30,14 @@ class FeedbackStore:
     """Completions by id (SQLite: durable, shared by worker processes, bounded to the newest
     ``remember_last``) and the feedback lines joined with them (``feedback.jsonl``)."""
 
-    def __init__(self, folder: Path, remember_last: int = 1_000_000):
+    def __init__(self, folder: Path, remember_last: int = 1_000_000, redact: Callable[[str], str] | None = None):
         if remember_last < 1:
             raise ValueError("remember_last must be at least 1")
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / FEEDBACK_FILE
         self.limit = remember_last
+        self._redact = redact or (lambda text: text)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(folder / COMPLETIONS_DB, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
@@ -40,7 +45,12 @@ class FeedbackStore:
         self._db.execute("CREATE TABLE IF NOT EXISTS completions (id TEXT PRIMARY KEY, model TEXT, messages TEXT, answers TEXT, created TEXT)")
         self._inserts = 0
 
+    def _clean(self, text: str | None) -> str | None:
+        return None if text is None else self._redact(text)
+
     def remember(self, rid: str, model: str, messages: list[dict], answers: list[str]) -> None:
+        messages = [{**m, "content": self._clean(m["content"])} if isinstance(m.get("content"), str) else m for m in messages]
+        answers = [self._redact(a) for a in answers]
         row = (rid, model, json.dumps(messages, ensure_ascii=False), json.dumps(answers, ensure_ascii=False), now())
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", row)
@@ -58,7 +68,7 @@ class FeedbackStore:
             if fb.choice >= len(answers):
                 return False
             line = {"id": fb.id, "received": now(), "model": model, "prompt": messages, "answer": answers[fb.choice],
-                    "choice": fb.choice, "rating": fb.rating, "preferred": fb.preferred, "comment": fb.comment}
+                    "choice": fb.choice, "rating": fb.rating, "preferred": self._clean(fb.preferred), "comment": self._clean(fb.comment)}
             with open(self.path, "a", encoding="utf-8") as f:  # one short line per write: appends do not interleave
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
         return True
