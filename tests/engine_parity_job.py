@@ -20,6 +20,9 @@ def main(spec_path: str, out_path: str) -> None:
     if "conversations" in spec:
         res = engine.chat_generate(spec["conversations"], Sampling(**spec["sampling"]))
         out["chat"] = [[c.__dict__ for c in r] for r in res]
+        for extra in spec.get("more_sampling", []):  # the same conversations under other sampling params
+            res = engine.chat_generate(spec["conversations"], Sampling(**extra))
+            out.setdefault("more_chat", []).append([[c.__dict__ for c in r] for r in res])
     if "prompts" in spec:
         res = engine.generate(spec["prompts"], Sampling(**spec["sampling"]))
         out["generate"] = [[c.__dict__ for c in r] for r in res]

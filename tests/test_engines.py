@@ -43,6 +43,9 @@ def test_batched_generation_equals_one_by_one_and_respects_params(chat_engine, c
     batched = chat_engine.chat_generate(CONVERSATIONS, params)
     assert [c[0].text for c in batched] == [c[0].text for c in single.chat_generate(CONVERSATIONS, params)]
     assert all(len(c[0].token_ids) <= 12 for c in batched)
+    # penalties count a row's own prompt and output, not the left padding of a batch
+    pen = Sampling(max_tokens=12, repetition_penalty=1.5, frequency_penalty=0.5, presence_penalty=0.2)
+    assert [c[0].token_ids for c in chat_engine.chat_generate(CONVERSATIONS, pen)] == [c[0].token_ids for c in single.chat_generate(CONVERSATIONS, pen)]
     # the spine's greedy chat is the same path
     assert [c.text for c in chat_engine.chat(CONVERSATIONS, 12)] == [c[0].text for c in batched]
 
@@ -84,6 +87,16 @@ def test_classify_matches_the_transformers_pipeline(classifier_bundle: Path) -> 
         assert sum(row) == pytest.approx(1.0)
 
 
+def test_logit_bias_takes_openai_shape_and_is_checked() -> None:
+    assert Sampling(logit_bias={"7": 5, "3": -100}).logit_bias == ((3, -100.0), (7, 5.0))  # hashable: batch files group by params
+    for bad, why in [({"x": 1}, "not a token id"), ({"-1": 1}, "not a token id"), ({"5": 101}, r"\[-100, 100\]")]:
+        with pytest.raises(ValueError, match=why):
+            Sampling(logit_bias=bad)
+    with pytest.raises(ValueError, match="out of range"):
+        Sampling(logit_bias={"500": 1}).check_vocab(500)
+    assert not Sampling().penalized and Sampling(presence_penalty=0.1).penalized and Sampling(logit_bias={"1": 0.5}).penalized
+
+
 def test_decide_and_stop_helpers() -> None:
     labels = ["a", "b", "c"]
     assert decide([0.2, 0.7, 0.1], labels, False, None) == "b"
@@ -108,9 +121,19 @@ def run_vllm_job(spec: dict, tmp_path: Path, name: str) -> dict:
 @pytest.mark.slow
 def test_vllm_engine_agrees_with_hf_engine(chat_bundle: Path, classifier_bundle: Path, chat_engine, tmp_path: Path) -> None:
     params = {"max_tokens": 16}
-    got = run_vllm_job({"bundle": str(chat_bundle), "sampling": params, "conversations": CONVERSATIONS, "prompts": PROMPTS, "ppl_texts": TEXTS}, tmp_path, "chat")
+    plain = chat_engine.chat_generate(CONVERSATIONS, Sampling(**params))
+    banned = plain[0][0].token_ids[0]  # logit_bias -100 on the first answer's first token
+    more = [{**params, "repetition_penalty": 1.4, "frequency_penalty": 0.6, "presence_penalty": 0.4}, {**params, "logit_bias": {str(banned): -100}}]
+    got = run_vllm_job({"bundle": str(chat_bundle), "sampling": params, "conversations": CONVERSATIONS, "more_sampling": more,
+                        "prompts": PROMPTS, "ppl_texts": TEXTS}, tmp_path, "chat")
     # greedy: token for token
-    assert [c[0]["token_ids"] for c in got["chat"]] == [c[0].token_ids for c in chat_engine.chat_generate(CONVERSATIONS, Sampling(**params))]
+    assert [c[0]["token_ids"] for c in got["chat"]] == [c[0].token_ids for c in plain]
+    # penalties and logit_bias: vLLM's meaning on both engines (the hf batches of 2 are left-padded), and they change the answers
+    for extra, vllm_out in zip(more, got["more_chat"]):
+        hf_out = [c[0].token_ids for c in chat_engine.chat_generate(CONVERSATIONS, Sampling(**extra))]
+        assert [c[0]["token_ids"] for c in vllm_out] == hf_out, extra
+        assert hf_out != [c[0].token_ids for c in plain], extra
+    assert banned not in [c[0]["token_ids"][0] for c in got["more_chat"][1]]
     hf_gen = chat_engine.generate(PROMPTS, Sampling(**params))
     assert [(c[0]["text"], c[0]["finish_reason"]) for c in got["generate"]] == [(c[0].text, c[0].finish_reason) for c in hf_gen]
     for v, h in zip(got["perplexity"], chat_engine.perplexity(TEXTS)):

@@ -173,6 +173,8 @@ PROMPT = "Question: How heavy is the Comet Earbuds?\nAnswer:"
 
 def test_openai_batch_file(chat_bundle: Path, tmp_path: Path) -> None:
     chat_msgs = [{"role": "user", "content": "How heavy is the Comet Earbuds?"}]
+    engine = load_engine(chat_bundle, "hf")
+    first = engine.chat_generate([chat_msgs], Sampling(max_tokens=10))[0][0].token_ids[0]  # banned by logit_bias below
     lines = [
         {"custom_id": "c1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "tiny-chat", "messages": chat_msgs, "max_tokens": 10}},
         {"custom_id": "p1", "method": "POST", "url": "/v1/completions", "body": {"model": "tiny-chat", "prompt": PROMPT, "max_tokens": 16, "stop": ["grams"]}},
@@ -182,14 +184,16 @@ def test_openai_batch_file(chat_bundle: Path, tmp_path: Path) -> None:
         {"custom_id": "bad-n", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": chat_msgs, "n": 0}},
         {"custom_id": "too-long", "method": "POST", "url": "/v1/completions", "body": {"prompt": "word " * 600, "max_tokens": 4}},
         {"custom_id": "c2", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": chat_msgs, "max_completion_tokens": 10, "user": "ignored"}},
+        {"custom_id": "pen", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"messages": chat_msgs, "max_tokens": 10, "frequency_penalty": 1.5, "repetition_penalty": 1.5, "logit_bias": {str(first): -100}}},
+        {"custom_id": "bad-bias", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": chat_msgs, "logit_bias": {"99999": 1}}},
     ]
     src = write_jsonl(tmp_path / "requests.jsonl", lines)
     proc = nlpforge("score", "--model", str(chat_bundle), "--batch-file", str(src), "--output", str(tmp_path / "results.jsonl"), "--engine", "hf")
     assert "status codes: 200" in proc.stdout
     got = read_jsonl(tmp_path / "results.jsonl")
-    assert [r["custom_id"] for r in got] == ["c1", "p1", None, None, "bad-url", "bad-n", "too-long", "c2"]
+    assert [r["custom_id"] for r in got] == ["c1", "p1", None, None, "bad-url", "bad-n", "too-long", "c2", "pen", "bad-bias"]
     assert all(r["id"].startswith("batch_req") for r in got)
-    engine = load_engine(chat_bundle, "hf")
     ok = got[0]["response"]
     assert ok["status_code"] == 200 and got[0]["error"] is None and ok["body"]["object"] == "chat.completion"
     assert ok["body"]["choices"][0]["message"]["content"] == engine.chat_generate([chat_msgs], Sampling(max_tokens=10))[0][0].text
@@ -204,3 +208,8 @@ def test_openai_batch_file(chat_bundle: Path, tmp_path: Path) -> None:
         assert r["response"]["status_code"] == 400 and r["error"] is None
         assert r["response"]["body"]["error"]["type"] == "invalid_request_error"
     assert "url" in got[4]["response"]["body"]["error"]["message"] and "exceeds the model's context" in got[6]["response"]["body"]["error"]["message"]
+    # penalties and logit_bias reach the engine (not silently dropped); a token id the model lacks is the line's 400
+    pen = Sampling(max_tokens=10, frequency_penalty=1.5, repetition_penalty=1.5, logit_bias={str(first): -100})
+    assert got[8]["response"]["body"]["choices"][0]["message"]["content"] == engine.chat_generate([chat_msgs], pen)[0][0].text
+    assert got[8]["response"]["body"]["choices"] != ok["body"]["choices"]
+    assert got[9]["response"]["status_code"] == 400 and "body.logit_bias: logit_bias token id 99999 is out of range" in got[9]["response"]["body"]["error"]["message"]

@@ -162,6 +162,36 @@ def test_limits_answer_400_in_openai_shape(server: Served) -> None:
     assert bad.status_code == 400 and set(bad.json()["error"]) == {"message", "type", "param", "code"}
     wrong = httpx.post(f"{server.url}/v1/classify", headers=AUTH, json={"model": MODEL, "input": "hi"})
     assert wrong.status_code == 400 and "classification bundle" in wrong.json()["error"]["message"]
+    # what the model cannot do is refused, not silently ignored
+    image = [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    with pytest.raises(openai.BadRequestError, match=r"content\[1\] is a 'image_url' part; this model reads text only"):
+        c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": image}])
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    with pytest.raises(openai.BadRequestError, match="does not make tool calls"):
+        c.chat.completions.create(model=MODEL, messages=msgs, tools=[tool])
+    assert c.chat.completions.create(model=MODEL, messages=msgs, tools=[tool], tool_choice="none", max_tokens=2).choices
+    for bias, why in [({"kettle": 5}, "not a token id"), ({"99999": 5}, "out of range"), ({"5": 500}, "less than or equal to 100|-100, 100")]:
+        r = httpx.post(f"{server.url}/v1/chat/completions", headers=AUTH, json={"model": MODEL, "messages": msgs, "logit_bias": bias})
+        assert r.status_code == 400 and r.json()["error"]["param"].startswith("logit_bias") and re.search(why, r.json()["error"]["message"]), r.text
+
+
+def test_content_parts_penalties_and_logit_bias_act_like_the_engines(server: Served, quickstart_run: Path) -> None:
+    from nlpforge.engines import Sampling, load_engine
+
+    c = client(server)
+    parts = [{"type": "text", "text": "How heavy is"}, {"type": "text", "text": "the Comet Earbuds?"}]
+    joined = [{"role": "user", "content": "How heavy is\nthe Comet Earbuds?"}]  # text parts joined with newlines, as vLLM does
+    plain = c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": parts}]).choices[0].message.content
+    assert plain == c.chat.completions.create(model=MODEL, messages=joined).choices[0].message.content
+
+    # the served hf engine applies penalties and logit_bias like the shared engine that eval and batch scoring use
+    engine = load_engine(quickstart_run / "export", "hf")
+    first = engine.chat_generate([joined], Sampling(max_tokens=24))[0][0].token_ids[0]
+    for extra in [{"repetition_penalty": 1.8, "frequency_penalty": 1.5, "presence_penalty": 0.5}, {"logit_bias": {str(first): -100}}]:
+        want = engine.chat_generate([joined], Sampling(max_tokens=24, **extra))[0][0].text
+        named = {k: v for k, v in extra.items() if k != "repetition_penalty"}  # repetition_penalty is a vLLM extra
+        got = c.chat.completions.create(model=MODEL, messages=joined, max_tokens=24, extra_body={k: v for k, v in extra.items() if k not in named}, **named)
+        assert got.choices[0].message.content == want != plain, extra
 
 
 def _long_stream(server: Served) -> dict:

@@ -53,6 +53,20 @@ def test_chat_answers_like_eval_streams_and_samples(server: Served, quickstart_r
     assert [x.message.content for x in a.choices] == [x.message.content for x in b.choices]
 
 
+def test_penalties_logit_bias_and_content_parts_answer_like_the_hf_engine(server: Served, quickstart_run: Path) -> None:
+    from nlpforge.engines import Sampling, load_engine
+
+    engine = load_engine(quickstart_run / "export", "hf")
+    msgs = [{"role": "user", "content": "How heavy is\nthe Comet Earbuds?"}]
+    parts = [{"role": "user", "content": [{"type": "text", "text": "How heavy is"}, {"type": "text", "text": "the Comet Earbuds?"}]}]
+    first = engine.chat_generate([msgs], Sampling(max_tokens=24))[0][0].token_ids[0]
+    for extra in [{}, {"repetition_penalty": 1.8, "frequency_penalty": 1.5, "presence_penalty": 0.5}, {"logit_bias": {str(first): -100}}]:
+        named = {k: v for k, v in extra.items() if k != "repetition_penalty"}
+        got = client(server).chat.completions.create(model=MODEL, messages=parts, max_tokens=24,
+                                                     extra_body={k: v for k, v in extra.items() if k not in named}, **named)
+        assert got.choices[0].message.content == engine.chat_generate([msgs], Sampling(max_tokens=24, **extra))[0][0].text, extra
+
+
 def test_response_format_json_schema_constrains_the_answer(server: Served) -> None:
     schema = {"type": "object", "properties": {"in_stock": {"type": "string", "enum": ["yes", "no"]}}, "required": ["in_stock"], "additionalProperties": False}
     r = client(server).chat.completions.create(

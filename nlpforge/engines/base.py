@@ -53,6 +53,12 @@ class Sampling(BaseModel):
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = Field(1, ge=1, le=64)
+    # vLLM's order and meaning: logit_bias, then the repetition penalty over prompt and output
+    # tokens (>1 discourages), then frequency and presence penalties over output tokens only
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    repetition_penalty: float = Field(1.0, gt=0.0, le=2.0)
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias in [-100, 100]); OpenAI sends {"id": bias}
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -61,9 +67,36 @@ class Sampling(BaseModel):
             return ()
         return (v,) if isinstance(v, str) else tuple(v)
 
+    @field_validator("logit_bias", mode="before")
+    @classmethod
+    def _bias_pairs(cls, v: Any) -> Any:
+        if v is None:
+            return ()
+        if isinstance(v, dict):
+            pairs = []
+            for k, b in v.items():
+                if not str(k).lstrip("-").isdigit() or int(k) < 0:
+                    raise ValueError(f"logit_bias key {k!r} is not a token id (a non-negative integer)")
+                if not isinstance(b, int | float) or not -100 <= b <= 100:
+                    raise ValueError(f"logit_bias[{k}] = {b!r}: a bias is a number in [-100, 100]")
+                pairs.append((int(k), float(b)))
+            return tuple(sorted(pairs))
+        return v
+
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def penalized(self) -> bool:
+        """Whether anything changes the logits before sampling (the engines skip that work otherwise)."""
+        return bool(self.presence_penalty or self.frequency_penalty or self.repetition_penalty != 1.0 or self.logit_bias)
+
+    def check_vocab(self, vocab_size: int) -> None:
+        """A ``logit_bias`` token id the model does not have is the caller's error (ValueError)."""
+        bad = [t for t, _ in self.logit_bias if t >= vocab_size]
+        if bad:
+            raise ValueError(f"logit_bias token id {bad[0]} is out of range: the vocabulary has ids 0..{vocab_size - 1}")
 
 
 class Engine(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
 from nlpforge.console import track
 from nlpforge.data.chat import prompt_ids
@@ -26,6 +26,49 @@ def left_pad(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Te
         ids[row, width - len(p) :] = torch.tensor(p)
         attn[row, width - len(p) :] = 1
     return ids, attn
+
+
+class Penalties(LogitsProcessor):
+    """Per-row logit_bias and repetition/frequency/presence penalties with vLLM's order and
+    meaning (``apply_penalties`` in vLLM), so both engines answer alike. Hand-written because
+    transformers' ``RepetitionPenaltyLogitsProcessor`` also counts a row's left padding and it
+    has no OpenAI frequency/presence penalties. ``prompts[r]`` are row r's unpadded prompt ids;
+    the generated tokens are the columns from ``width`` on."""
+
+    def __init__(self, prompts: list[list[int]], params: list[Sampling], width: int):
+        self.prompts, self.width = prompts, width
+        self.freq = torch.tensor([[p.frequency_penalty] for p in params])
+        self.pres = torch.tensor([[p.presence_penalty] for p in params])
+        self.rep = torch.tensor([[p.repetition_penalty] for p in params])
+        self.bias_pairs = [p.logit_bias for p in params]
+        self.prompt_seen: torch.Tensor | None = None
+        self.bias: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows, vocab = scores.shape
+        if self.prompt_seen is None:  # the vocabulary is the logits' width (it may exceed the tokenizer's)
+            self.prompt_seen = torch.zeros(rows, vocab, dtype=torch.bool)
+            for r, ids in enumerate(self.prompts):
+                self.prompt_seen[r, ids] = True
+            if any(self.bias_pairs):
+                self.bias = torch.zeros(rows, vocab)
+                for r, pairs in enumerate(self.bias_pairs):
+                    for t, b in pairs:
+                        self.bias[r, t] = b
+        scores = scores.float() if self.bias is None else scores.float() + self.bias
+        gen = input_ids[:, self.width :]
+        counts = torch.zeros(rows, vocab).scatter_add_(1, gen, torch.ones(gen.shape))
+        seen = counts > 0
+        penalized = torch.where(scores > 0, scores / self.rep, scores * self.rep)
+        scores = torch.where(seen | self.prompt_seen, penalized, scores)
+        return scores - self.freq * counts - self.pres * seen
+
+
+def penalties(prompts: list[list[int]], params: list[Sampling], width: int) -> dict[str, Any]:
+    """``generate`` kwargs applying ``Penalties`` when a row asks for any (nothing otherwise)."""
+    if not any(p.penalized for p in params):
+        return {}
+    return {"logits_processor": LogitsProcessorList([Penalties(prompts, params, width)])}
 
 
 def sorted_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
@@ -91,6 +134,8 @@ class HFEngine:
             width = ids.shape[1]
             if params.seed is not None:
                 torch.manual_seed(params.seed)
+            per = 1 if params.greedy else params.n
+            rows = [prompts[i] for i in idx for _ in range(per)]  # generate repeats each row n times
             gen = self.model.generate(
                 input_ids=ids,
                 attention_mask=attn,
@@ -98,8 +143,8 @@ class HFEngine:
                 eos_token_id=self.stop_ids,
                 pad_token_id=pad,
                 **sampling,
+                **penalties(rows, [params] * len(rows), width),
             )
-            per = 1 if params.greedy else params.n
             for row, i in enumerate(idx):
                 for k in range(per):
                     new = gen[row * per + k, width:].tolist()

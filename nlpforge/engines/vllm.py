@@ -29,6 +29,10 @@ def sampling_params(params: Sampling, stop_ids: list[int], **extra: Any) -> Any:
         stop=list(params.stop) or None,
         stop_token_ids=list(stop_ids),
         seed=params.seed,
+        presence_penalty=params.presence_penalty,
+        frequency_penalty=params.frequency_penalty,
+        repetition_penalty=params.repetition_penalty,
+        logit_bias=dict(params.logit_bias) or None,
         skip_special_tokens=True,
         **extra,
     )

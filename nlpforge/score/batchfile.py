@@ -35,6 +35,10 @@ class _Body(BaseModel):
     seed: int | None = None
     n: int = Field(1, ge=1, le=64)
     stream: bool = False
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
 
     @model_validator(mode="after")
     def _no_stream(self) -> _Body:
@@ -51,6 +55,10 @@ class _Body(BaseModel):
             stop=self.stop,
             seed=self.seed,
             n=self.n,
+            presence_penalty=self.presence_penalty or 0.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            repetition_penalty=self.repetition_penalty or 1.0,
+            logit_bias=self.logit_bias,
         )
 
 
@@ -88,7 +96,13 @@ class BatchTask(Task):
             body = (ChatBody if chat else CompletionBody).model_validate(line.body)
         except ValidationError as exc:
             raise RowError("invalid_request", _explain(exc, "body")) from None
-        params = body.sampling(self.engine.info.defaults)  # type: ignore[union-attr]
+        try:
+            params = body.sampling(self.engine.info.defaults)  # type: ignore[union-attr]
+            params.check_vocab(len(self.engine.tok))  # type: ignore[union-attr]
+        except ValidationError as exc:
+            raise RowError("invalid_request", _explain(exc, "body")) from None
+        except ValueError as exc:
+            raise RowError("invalid_request", f"body.logit_bias: {exc}") from None
         if chat:
             messages = parse_messages(body.messages, "body.messages")
             ids = prompt_ids(self.engine.tok, messages)  # type: ignore[union-attr]

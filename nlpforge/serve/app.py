@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nlpforge import __version__
@@ -239,11 +240,22 @@ class Server:
         stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
         if any(not s for s in stop):
             raise P.APIError(400, "stop strings must not be empty", param="stop")
-        return GenParams(
-            max_tokens=min(max_tokens or d.max_tokens, room, self.cfg.max_tokens_limit), temperature=temperature,
-            top_p=d.top_p if req.top_p is None else req.top_p, n=req.n, stop=stop,
-            seed=req.seed, logprobs=logprobs, prompt_logprobs=prompt_logprobs, ignore_eos=req.ignore_eos,
-        )
+        try:
+            params = GenParams(
+                max_tokens=min(max_tokens or d.max_tokens, room, self.cfg.max_tokens_limit), temperature=temperature,
+                top_p=d.top_p if req.top_p is None else req.top_p, n=req.n, stop=stop,
+                seed=req.seed, logprobs=logprobs, prompt_logprobs=prompt_logprobs, ignore_eos=req.ignore_eos,
+                presence_penalty=req.presence_penalty or 0.0, frequency_penalty=req.frequency_penalty or 0.0,
+                repetition_penalty=req.repetition_penalty or 1.0, logit_bias=req.logit_bias,
+            )
+            params.check_vocab(len(self.tok))
+        except ValidationError as exc:  # logit_bias keys are checked here, not by the request model
+            first = exc.errors()[0]
+            field_ = ".".join(str(x) for x in first["loc"]) or None
+            raise P.APIError(400, f"{field_}: {str(first['msg']).removeprefix('Value error, ')}", param=field_) from None
+        except ValueError as exc:
+            raise P.APIError(400, str(exc), param="logit_bias") from None
+        return params
 
     def log_prompt(self, rid: str, text: str) -> None:
         if self.cfg.log_prompts:
@@ -369,6 +381,8 @@ def create_app(info: BundleInfo, engine: ServeEngine, cfg: ServerConfig | None =
     async def chat(req: P.ChatCompletionRequest, request: Request) -> Any:
         adapter = srv.adapter_for(req.model)
         srv.need_task("chat", "/v1/chat/completions")
+        if req.tools and req.tool_choice != "none":
+            raise P.APIError(400, "this server does not make tool calls; send no `tools`, or tool_choice \"none\"", param="tools")
         prompt = _render(srv, req.messages, True)
         k = (req.top_logprobs or 0) if req.logprobs else None
         params = srv.params(req, len(prompt), req.max_completion_tokens or req.max_tokens, k, None)

@@ -371,7 +371,7 @@ class HFEngine:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
-        from nlpforge.engines.hf import left_pad
+        from nlpforge.engines.hf import left_pad, penalties
 
         tok, pad = self.tokenizer, self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         rows: list[tuple[_Job, int]] = [(job, c) for job in batch for c in range(job.payload[1].n)]
@@ -444,7 +444,7 @@ class HFEngine:
                 input_ids=ids, attention_mask=attn, max_new_tokens=max(p.max_tokens for p in params), do_sample=sample,
                 temperature=p0.temperature if sample else None, top_p=p0.top_p if sample else None, top_k=None,
                 eos_token_id=None if all(p.ignore_eos for p in params) else sorted(eos), pad_token_id=pad,
-                stopping_criteria=StoppingCriteriaList([Progress()]), **adapters,
+                stopping_criteria=StoppingCriteriaList([Progress()]), **adapters, **penalties([job.payload[0] for job, _ in rows], params, width),
             )
         finally:
             if hook is not None:

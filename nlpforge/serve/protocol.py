@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Loose(BaseModel):
@@ -48,9 +48,31 @@ class APIError(Exception):
 # --- requests ------------------------------------------------------------------------------
 
 
+class ContentPart(Loose):
+    type: str
+    text: str | None = None
+
+
+TEXT_PARTS = ("text", "input_text")
+
+
 class ChatMessage(Loose):
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | None = None
+    content: str | list[ContentPart] | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _join_text_parts(cls, v: str | list[ContentPart] | None) -> str | None:
+        """Content as a list of parts (what newer clients send): text parts joined with newlines,
+        as vLLM joins them; other kinds (images, audio) are refused, the model reads text."""
+        if not isinstance(v, list):
+            return v
+        for i, part in enumerate(v):
+            if part.type not in TEXT_PARTS:
+                raise ValueError(f"content[{i}] is a {part.type!r} part; this model reads text only (parts of type 'text')")
+            if part.text is None:
+                raise ValueError(f"content[{i}]: a text part needs `text`")
+        return "\n".join(part.text or "" for part in v)
 
 
 class JsonSchemaSpec(Loose):
@@ -81,6 +103,10 @@ class SamplingFields(Loose):
     stream: bool = False
     stream_options: StreamOptions | None = None
     ignore_eos: bool = Field(False, description="vLLM extra: keep generating past the stop tokens (benchmarks)")
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    repetition_penalty: float | None = Field(None, gt=0, le=2, description="vLLM extra: >1 discourages tokens of the prompt and the output")
+    logit_bias: dict[str, float] | None = Field(None, description="token id -> bias in [-100, 100], added to the logits")
 
 
 class ChatCompletionRequest(SamplingFields):
@@ -89,6 +115,8 @@ class ChatCompletionRequest(SamplingFields):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
 
 
 class CompletionRequest(SamplingFields):
