@@ -187,12 +187,17 @@ def test_openai_batch_file(chat_bundle: Path, tmp_path: Path) -> None:
         {"custom_id": "pen", "method": "POST", "url": "/v1/chat/completions",
          "body": {"messages": chat_msgs, "max_tokens": 10, "frequency_penalty": 1.5, "repetition_penalty": 1.5, "logit_bias": {str(first): -100}}},
         {"custom_id": "bad-bias", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": chat_msgs, "logit_bias": {"99999": 1}}},
+        {"custom_id": "parts", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"messages": [{"role": "user", "content": [{"type": "text", "text": chat_msgs[0]["content"]}]}], "max_tokens": 10}},
+        {"custom_id": "image", "method": "POST", "url": "/v1/chat/completions",
+         "body": {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}},
+        {"custom_id": "tools", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": chat_msgs, "tools": [{"type": "function"}]}},
     ]
     src = write_jsonl(tmp_path / "requests.jsonl", lines)
     proc = nlpforge("score", "--model", str(chat_bundle), "--batch-file", str(src), "--output", str(tmp_path / "results.jsonl"), "--engine", "hf")
     assert "status codes: 200" in proc.stdout
     got = read_jsonl(tmp_path / "results.jsonl")
-    assert [r["custom_id"] for r in got] == ["c1", "p1", None, None, "bad-url", "bad-n", "too-long", "c2", "pen", "bad-bias"]
+    assert [r["custom_id"] for r in got] == ["c1", "p1", None, None, "bad-url", "bad-n", "too-long", "c2", "pen", "bad-bias", "parts", "image", "tools"]
     assert all(r["id"].startswith("batch_req") for r in got)
     ok = got[0]["response"]
     assert ok["status_code"] == 200 and got[0]["error"] is None and ok["body"]["object"] == "chat.completion"
@@ -213,3 +218,7 @@ def test_openai_batch_file(chat_bundle: Path, tmp_path: Path) -> None:
     assert got[8]["response"]["body"]["choices"][0]["message"]["content"] == engine.chat_generate([chat_msgs], pen)[0][0].text
     assert got[8]["response"]["body"]["choices"] != ok["body"]["choices"]
     assert got[9]["response"]["status_code"] == 400 and "body.logit_bias: logit_bias token id 99999 is out of range" in got[9]["response"]["body"]["error"]["message"]
+    # content as text parts reads like the string; what the model cannot take is the line's 400, as on the server
+    assert got[10]["response"]["body"]["choices"] == ok["body"]["choices"]
+    assert got[11]["response"]["status_code"] == 400 and "content[0] is a 'image_url' part" in got[11]["response"]["body"]["error"]["message"]
+    assert got[12]["response"]["status_code"] == 400 and "tool calls are not available" in got[12]["response"]["body"]["error"]["message"]

@@ -24,6 +24,26 @@ from nlpforge.recipe import Recipe
 from nlpforge.runs import atomic_file, atomic_write_json
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+TEXT_PARTS = ("text", "input_text")
+
+
+def text_content(content: Any) -> str:
+    """A message's content as the model reads it: a string, or OpenAI content parts whose text
+    parts are joined with newlines (as vLLM joins them). ValueError names a part that is not
+    text (image, audio): these models read text only."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ValueError("content must be a string or a list of text parts")
+    texts = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in TEXT_PARTS:
+            raise ValueError(f"content[{i}] is a {kind!r} part; this model reads text only (parts of type 'text')")
+        if not isinstance(part.get("text"), str):
+            raise ValueError(f"content[{i}]: a text part needs `text` (a string)")
+        texts.append(part["text"])
+    return "\n".join(texts)
 
 
 def load_tokenizer(recipe: Recipe, path: str | None = None, require_template: bool = True) -> PreTrainedTokenizerBase:

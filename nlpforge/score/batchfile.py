@@ -64,6 +64,14 @@ class _Body(BaseModel):
 
 class ChatBody(_Body):
     messages: list[dict[str, Any]] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _no_tools(self) -> ChatBody:
+        if self.tools and self.tool_choice != "none":
+            raise ValueError('tool calls are not available: send no `tools`, or tool_choice "none"')
+        return self
 
 
 class CompletionBody(_Body):

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from nlpforge.data.chat import prompt_ids
+from nlpforge.data.chat import prompt_ids, text_content
 from nlpforge.engines import Engine, Sampling
 from nlpforge.engines.base import decide
 from nlpforge.errors import StageError
@@ -72,9 +72,12 @@ def parse_messages(value: Any, field: str) -> list[dict]:
         raise RowError("invalid_messages", f"{field!r} must be a non-empty list of {{role, content}} messages or a string")
     out = []
     for i, m in enumerate(value):
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str | list):
             raise RowError("invalid_messages", f"{field}[{i}] must be {{role: one of {sorted(ROLES)}, content: str}}, got {str(m)[:80]}")
-        out.append({"role": m["role"], "content": m["content"]})
+        try:
+            out.append({"role": m["role"], "content": text_content(m["content"])})
+        except ValueError as exc:
+            raise RowError("invalid_messages", f"{field}[{i}].{exc}") from None
     return out
 
 

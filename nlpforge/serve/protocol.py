@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nlpforge.data.chat import text_content
+
 
 class Loose(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -53,9 +55,6 @@ class ContentPart(Loose):
     text: str | None = None
 
 
-TEXT_PARTS = ("text", "input_text")
-
-
 class ChatMessage(Loose):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[ContentPart] | None = None
@@ -63,16 +62,8 @@ class ChatMessage(Loose):
     @field_validator("content")
     @classmethod
     def _join_text_parts(cls, v: str | list[ContentPart] | None) -> str | None:
-        """Content as a list of parts (what newer clients send): text parts joined with newlines,
-        as vLLM joins them; other kinds (images, audio) are refused, the model reads text."""
-        if not isinstance(v, list):
-            return v
-        for i, part in enumerate(v):
-            if part.type not in TEXT_PARTS:
-                raise ValueError(f"content[{i}] is a {part.type!r} part; this model reads text only (parts of type 'text')")
-            if part.text is None:
-                raise ValueError(f"content[{i}]: a text part needs `text`")
-        return "\n".join(part.text or "" for part in v)
+        """Content parts (what newer clients send) become one string, as batch files read them."""
+        return v if v is None else text_content(v if isinstance(v, str) else [p.model_dump() for p in v])
 
 
 class JsonSchemaSpec(Loose):
