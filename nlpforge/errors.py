@@ -22,4 +22,4 @@ class StageError(NlpforgeError):
 
 
 class ContractError(NlpforgeError):
-    """The train/serve contract does not hold (see DESIGN.md, contract 1)."""
+    """The train/serve contract does not hold (docs/architecture.md, the train/serve prompt contract)."""

@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from nlpforge import __version__
+from nlpforge.artifacts import Manifest, RecipeRecord
 from nlpforge.console import log, set_log_file
 from nlpforge.errors import StageError
+from nlpforge.evals.gates import assert_gates_passed
+from nlpforge.models import resolve_model_path
 from nlpforge.recipe import Recipe, sha256_text
 from nlpforge.runs import RunDir, hash_path, now, package_versions
+from nlpforge.tasks import task_for
 
 
 @dataclass(frozen=True)
@@ -29,96 +33,56 @@ class Stage:
     name: str
     sections: tuple[str, ...]
     inputs: Callable[[Recipe, RunDir], list[Path]]
-    outputs: tuple[str, ...] | Callable[[Recipe], tuple[str, ...]]  # paths relative to the run dir
-    run: Callable[[Recipe, RunDir, dict], dict[str, Any]]
+    outputs: Callable[[Recipe], tuple[str, ...]]  # paths relative to the run dir (the task decides some)
+    run: Callable[[Recipe, RunDir, Manifest], dict[str, Any]]
 
     def output_paths(self, recipe: Recipe) -> tuple[str, ...]:
-        return self.outputs(recipe) if callable(self.outputs) else self.outputs
+        return self.outputs(recipe)
 
 
 def _model_dir(recipe: Recipe) -> list[Path]:
-    from nlpforge.models import resolve_model_path
-
     return [Path(resolve_model_path(recipe.model.path))]
 
 
-def _clean(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
+def _clean(recipe: Recipe, run: RunDir, manifest: Manifest) -> dict:
     from nlpforge.corpus.clean import run_clean, stage_summary
 
     return stage_summary(run_clean(recipe.data, recipe.clean, run.stage_dir("clean")))
 
 
-def _prepare(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
-    from nlpforge.data.prepare import run_prepare
-
-    return run_prepare(recipe, run.stage_dir("clean") / "corpus.jsonl", run.stage_dir("prepare"))
+def _prepare(recipe: Recipe, run: RunDir, manifest: Manifest) -> dict:
+    return task_for(recipe).prepare(recipe, run.stage_dir("clean") / "corpus.jsonl", run.stage_dir("prepare"))
 
 
-def _train(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
-    from nlpforge.train.run import run_train
-
-    return run_train(recipe, run.stage_dir("prepare"), run.stage_dir("train"))
+def _train(recipe: Recipe, run: RunDir, manifest: Manifest) -> dict:
+    return task_for(recipe).train(recipe, run.stage_dir("prepare"), run.stage_dir("train"))
 
 
-def _eval(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
-    args = (recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"))
-    if recipe.train.task == "classification":
-        from nlpforge.evals.classify import run_eval as run_classify_eval
-
-        return run_classify_eval(*args)
-    from nlpforge.evals.chat import run_eval
-
-    return run_eval(*args)
+def _eval(recipe: Recipe, run: RunDir, manifest: Manifest) -> dict:
+    return task_for(recipe).evaluate(recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"))
 
 
-def _export(recipe: Recipe, run: RunDir, manifest: dict) -> dict:
-    from nlpforge.evals.gates import assert_gates_passed
-
+def _export(recipe: Recipe, run: RunDir, manifest: Manifest) -> dict:
     assert_gates_passed(run.stage_dir("eval") / "results.json")
-    args = (recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"), manifest, run.stage_dir("export"))
-    if recipe.train.task == "classification":
-        from nlpforge.export.classifier import run_export as export_classifier
-
-        return export_classifier(*args)
-    from nlpforge.export.bundle import run_export
-
-    return run_export(*args)
-
-
-def _eval_outputs(recipe: Recipe) -> tuple[str, ...]:
-    if recipe.train.task == "classification":
-        return ("eval/results.json", "eval/predictions.jsonl")
-    return ("eval/results.json", "eval/samples.jsonl")
+    return task_for(recipe).export(recipe, run.stage_dir("prepare"), run.stage_dir("train") / "adapter", run.stage_dir("eval"), manifest, run.stage_dir("export"))
 
 
 STAGES: list[Stage] = [
-    Stage("clean", ("data", "clean"), lambda r, run: [Path(p) for p in r.data.inputs], ("clean/corpus.jsonl", "clean/rejects.jsonl", "clean/report.json"), _clean),
-    Stage(
-        "prepare",
-        ("data", "model", "seed", "train.task"),
-        lambda r, run: [run.root / "clean/corpus.jsonl", *_model_dir(r)],
-        ("prepare/train.jsonl", "prepare/eval.jsonl", "prepare/meta.json"),
-        _prepare,
-    ),
-    Stage(
-        "train",
-        ("model", "peft", "train", "seed"),
-        lambda r, run: [run.root / "prepare", *_model_dir(r)],
-        ("train/adapter", "train/summary.json"),
-        _train,
-    ),
+    Stage("clean", ("data", "clean"), lambda r, run: [Path(p) for p in r.data.inputs], lambda r: ("clean/corpus.jsonl", "clean/rejects.jsonl", "clean/report.json"), _clean),
+    Stage("prepare", ("data", "model", "seed", "train.task"), lambda r, run: [run.root / "clean/corpus.jsonl", *_model_dir(r)], lambda r: task_for(r).prepare_outputs, _prepare),
+    Stage("train", ("model", "peft", "train", "seed"), lambda r, run: [run.root / "prepare", *_model_dir(r)], lambda r: ("train/adapter", "train/summary.json"), _train),
     Stage(
         "eval",
         ("model", "eval", "train.threshold"),
-        lambda r, run: [run.root / "prepare/eval.jsonl", run.root / "train/adapter", *_model_dir(r)],
-        _eval_outputs,
+        lambda r, run: [run.root / "prepare/eval.jsonl", run.root / "train/adapter", *_model_dir(r), *[Path(f) for f in r.eval.factuality.context_files]],
+        lambda r: task_for(r).eval_outputs,
         _eval,
     ),
     Stage(
         "export",
         ("name", "model", "export", "serve", "train.threshold"),
         lambda r, run: [run.root / "prepare/eval.jsonl", run.root / "prepare/meta.json", run.root / "train/adapter", run.root / "eval/results.json", *_model_dir(r)],
-        ("export",),
+        lambda r: ("export",),
         _export,
     ),
 ]
@@ -172,10 +136,10 @@ def _refuse_stale_upstream(recipe: Recipe, run: RunDir, selected: list[Stage]) -
         if stage in selected:
             continue
         entry = run.stage_entry(stage.name)
-        if not entry:
+        if entry.status is None:
             continue  # never ran: the selected stage's missing-input error says what to run
-        current = _fingerprint(stage, recipe, run)[0] if entry.get("status") == "completed" else None
-        if current != entry.get("fingerprint"):
+        current = _fingerprint(stage, recipe, run)[0] if entry.status == "completed" else None
+        if current != entry.fingerprint:
             raise StageError(
                 f"stage '{stage.name}' is out of date (its recipe sections, inputs or status changed since it last completed); "
                 f"add it to --stages or run without --stages"
@@ -184,14 +148,10 @@ def _refuse_stale_upstream(recipe: Recipe, run: RunDir, selected: list[Stage]) -
 
 def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[str], fresh: bool = False) -> list[dict[str, Any]]:
     manifest = run.load_manifest()
-    manifest.update(
-        {
-            "nlpforge_version": __version__,
-            "recipe": {"path": str(recipe_path), "sha256": recipe.digest(), "resolved": recipe.model_dump(mode="json")},
-            "seed": recipe.seed,
-            "packages": package_versions(),
-        }
-    )
+    manifest.nlpforge_version = __version__
+    manifest.recipe = RecipeRecord(path=str(recipe_path), sha256=recipe.digest(), resolved=recipe.model_dump(mode="json"))
+    manifest.seed = recipe.seed
+    manifest.packages = package_versions()
     run.root.mkdir(parents=True, exist_ok=True)
     run.save_manifest(manifest)
     set_log_file(run.root / "run.log")
@@ -204,15 +164,15 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
         fingerprint, inputs = _fingerprint(stage, recipe, run)
         if stage.name == "clean":
             manifest = run.load_manifest()
-            manifest["inputs"] = inputs
+            manifest.inputs = inputs
             run.save_manifest(manifest)
         entry = run.stage_entry(stage.name)
         outputs_there = all((run.root / o).exists() for o in stage.output_paths(recipe))
-        if not fresh and entry.get("status") == "completed" and entry.get("fingerprint") == fingerprint and outputs_there:
-            log(f"[dim]{stage.name}: unchanged since {entry.get('finished')}, skipped[/dim]")
-            report.append({"stage": stage.name, "status": "cached", "seconds": entry.get("seconds"), "summary": entry.get("summary", {})})
+        if not fresh and entry.status == "completed" and entry.fingerprint == fingerprint and outputs_there:
+            log(f"[dim]{stage.name}: unchanged since {entry.finished}, skipped[/dim]")
+            report.append({"stage": stage.name, "status": "cached", "seconds": entry.seconds, "summary": entry.summary})
             continue
-        if fresh or entry.get("fingerprint") != fingerprint:
+        if fresh or entry.fingerprint != fingerprint:
             # inputs changed: nothing of an earlier attempt (checkpoints included) may be reused
             shutil.rmtree(run.stage_dir(stage.name), ignore_errors=True)
         log(f"[bold cyan]{stage.name}[/bold cyan]: running")

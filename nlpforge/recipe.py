@@ -23,8 +23,14 @@ PiiEntity = Literal[
 PiiOperator = Literal["replace", "redact", "mask", "hash", "pseudonym"]
 
 
+# Upper bounds: counts and sizes end up in C ints (torch, numpy, tokenizers, datasketch), where a
+# bigger value crashes hours into a run; worker counts beyond any one machine spawn until it falls over.
+INT32 = 2**31 - 1
+WORKERS = 4096
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)  # .inf epochs or .nan rates pass a > 0 check
 
 
 class Splits(Strict):
@@ -88,20 +94,20 @@ class QualityConfig(Strict):
 class NearDedupConfig(Strict):
     enabled: bool = False
     threshold: float = Field(0.72, gt=0, lt=1, description="estimated Jaccard similarity of word n-gram sets")
-    ngram: int = Field(5, gt=0)
-    bands: int = Field(14, gt=0)
-    rows: int = Field(8, gt=0)
+    ngram: int = Field(5, gt=0, le=INT32)
+    bands: int = Field(14, gt=0, le=1024)
+    rows: int = Field(8, gt=0, le=1024)
 
 
 class BoilerplateConfig(Strict):
     enabled: bool = Field(False, description="drop lines that recur across many documents (signatures, disclaimers); format text only")
-    min_docs: int = Field(5, gt=1, description="a line is boilerplate when at least this many documents hold it ...")
+    min_docs: int = Field(5, gt=1, le=INT32, description="a line is boilerplate when at least this many documents hold it ...")
     min_fraction: float = Field(0.01, ge=0, le=1, description="... and at least this share of all documents")
 
 
 class DecontaminateConfig(Strict):
     against: list[str] = Field([], description="eval/benchmark files whose text must not leak into training data")
-    ngram: int = Field(13, gt=0, description="drop a document sharing any word n-gram of this length with them")
+    ngram: int = Field(13, gt=0, le=INT32, description="drop a document sharing any word n-gram of this length with them")
     text_field: str = "text"
 
 
@@ -112,12 +118,13 @@ class CleanConfig(Strict):
     dedup: Literal["exact", "none"] = "exact"
     near_dedup: NearDedupConfig = NearDedupConfig()
     decontaminate: DecontaminateConfig = DecontaminateConfig()
-    sentence_dedup: int | None = Field(None, gt=0, description="C4: keep only the first occurrence of any span of this many sentences (3 in C4); format text only")
-    min_words: int = Field(3, ge=0)
-    max_words: int = Field(100_000, gt=0)
+    sentence_dedup: int | None = Field(None, gt=0, le=INT32, description="C4: keep only the first occurrence of any span of this many sentences (3 in C4); format text only")
+    min_words: int = Field(3, ge=0, le=INT32)
+    max_words: int = Field(100_000, gt=0, le=INT32)
+    max_chars: int = Field(1_000_000, gt=0, le=INT32, description="longer records (after normalisation) are rejected as too_long before the spaCy pass")
     quality: QualityConfig = QualityConfig()
     languages: list[str] | None = Field(None, description="ISO 639-1 codes to keep, e.g. [en]; offline identification (py3langid)")
-    language_min_words: int = Field(5, ge=1, description="texts shorter than this are not language-checked")
+    language_min_words: int = Field(5, ge=1, le=INT32, description="texts shorter than this are not language-checked")
     spacy_model: str | None = Field(None, description="trained spaCy pipeline (package name or path) whose NER feeds PII; default: blank English + sentencizer")
     pii_terms: dict[str, list[str]] = Field({}, description="entity label -> exact terms to anonymise (spaCy EntityRuler)")
     pii_patterns: dict[str, str] = Field({}, description="entity label -> regular expression to anonymise (e.g. internal account ids)")
@@ -135,61 +142,70 @@ class CleanConfig(Strict):
     pii: list[PiiEntity] = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN"]
     pii_operator: PiiOperator = "replace"
     pii_salt_env: str = Field("NLPFORGE_PII_SALT", description="environment variable holding the salt of the hash and pseudonym operators")
-    batch_size: int = Field(256, gt=0)
-    n_process: int = Field(1, ge=1)
+    batch_size: int = Field(256, gt=0, le=INT32)
+    n_process: int = Field(1, ge=1, le=WORKERS)
 
 
 class ModelConfig(Strict):
     path: str = Field(description="local folder or hub id of the base model")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     chat_template: str | None = Field(None, description="inline Jinja template or path to a .jinja file")
-    max_length: int = Field(512, gt=0, description="longest training sample in tokens; longer ones are rejected")
+    max_length: int = Field(512, gt=0, le=INT32, description="longest training sample in tokens; longer ones are rejected")
     trust_remote_code: bool = False
+    pad_token: str | None = Field(None, description="token to pad batches with; default: the tokenizer's own if it is neither eos nor end-of-turn, "
+                                  "else an unused special token (e.g. SmolLM2's <|endoftext|>), else a new <|pad|> (embeddings resized; export merged)")
 
 
 class PeftConfig(Strict):
     method: Literal["lora", "qlora", "ia3", "prompt_tuning"] = Field("lora", description="qlora = LoRA on a 4-bit (bitsandbytes NF4) base: nlpforge[qlora], bitsandbytes>=0.50 (also on a CPU)")
-    r: int = Field(8, gt=0)
-    alpha: int = Field(16, gt=0)
+    r: int = Field(8, gt=0, le=65536, description="LoRA rank (no model is wider than 65536)")
+    alpha: int = Field(16, gt=0, le=INT32)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
     use_rslora: bool = Field(False, description="rank-stabilised LoRA: scale alpha/sqrt(r) instead of alpha/r")
     use_dora: bool = Field(False, description="weight-decomposed LoRA (DoRA)")
     modules_to_save: list[str] | None = Field(None, description="modules trained in full and saved with the adapter; classification adds the head itself")
-    num_virtual_tokens: int = Field(16, gt=0, description="prompt_tuning: soft prompt length")
+    num_virtual_tokens: int = Field(16, gt=0, le=65536, description="prompt_tuning: soft prompt length")
     prompt_init_text: str | None = Field(None, description="prompt_tuning: initialise the soft prompt from this text's embeddings")
 
 
 class EarlyStopping(Strict):
     metric: str = Field("eval_loss", description="metric the Trainer's evaluate() returns, e.g. eval_loss, eval_accuracy, eval_macro_f1")
     greater_is_better: bool | None = Field(None, description="default: false for *loss, true otherwise")
-    patience: int = Field(3, gt=0, description="evaluations without improvement before stopping")
+    patience: int = Field(3, gt=0, le=INT32, description="evaluations without improvement before stopping")
     threshold: float = Field(0.0, ge=0)
 
 
 class TrainConfig(Strict):
     task: Literal["sft", "classification", "dpo", "kto"] | None = Field(None, description="default from data.format: classification, preference->dpo, kto, else sft")
     epochs: float = Field(1.0, gt=0)
-    max_steps: int = Field(-1, description="overrides epochs when > 0")
-    batch_size: int = Field(8, gt=0)
-    grad_accum: int = Field(1, gt=0)
+    max_steps: int = Field(-1, ge=-1, le=INT32, description="overrides epochs when > 0; -1: train for epochs")
+    batch_size: int = Field(8, gt=0, le=INT32)
+    grad_accum: int = Field(1, gt=0, le=INT32)
     learning_rate: float = Field(2e-4, gt=0)
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
-    warmup_steps: int = Field(0, ge=0)
+    warmup_steps: int = Field(0, ge=0, le=INT32)
     weight_decay: float = Field(0.0, ge=0)
-    save_steps: int = Field(50, gt=0)
-    save_total_limit: int = Field(2, gt=0)
-    logging_steps: int = Field(10, gt=0)
-    threads: int | None = Field(None, gt=0, description="torch CPU threads; default: all cores")
+    save_steps: int = Field(50, gt=0, le=INT32)
+    save_total_limit: int = Field(2, gt=0, le=INT32)
+    logging_steps: int = Field(10, gt=0, le=INT32)
+    threads: int | None = Field(None, gt=0, le=WORKERS, description="torch CPU threads; default: all cores")
     packing: bool = Field(False, description="sft: concatenate samples into padding-free rows with per-sample position ids (no attention across samples)")
     group_by_length: bool = Field(True, description="without packing: batch samples of similar length to cut padding")
     gradient_checkpointing: bool = False
     class_weights: bool = Field(False, description="classification: weight the loss by inverse class frequency (multi-label: positive weights)")
     threshold: float = Field(0.5, gt=0, lt=1, description="classification, multi-label: decision threshold on each label's probability")
     beta: float = Field(0.1, gt=0, description="dpo/kto: strength of the KL penalty to the reference model")
-    eval_steps: int | None = Field(None, gt=0, description="evaluate on the validation split every N steps (needed by early_stopping)")
+    eval_steps: int | None = Field(None, gt=0, le=INT32, description="evaluate on the validation split every N steps (needed by early_stopping)")
     early_stopping: EarlyStopping | None = Field(None, description="stop when the metric stops improving; the best checkpoint becomes the adapter")
     report_to: list[Literal["tensorboard", "mlflow", "wandb", "trackio", "comet_ml", "clearml", "dvclive"]] = Field([], description="passed to the Trainer's report_to")
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps_or_epochs(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("max_steps must be -1 (train for epochs) or > 0")
+        return value
 
     @model_validator(mode="after")
     def _eval_for_early_stopping(self) -> TrainConfig:
@@ -242,19 +258,20 @@ class JudgeConfig(Strict):
 
 class FactualityConfig(Strict):
     enabled: bool = Field(True, description="score generated answers against the reference and prompt (model-free checks)")
-    samples: int = Field(0, ge=0, description="SelfCheck: sampled answers per prompt (0 = off)")
+    samples: int = Field(0, ge=0, le=INT32, description="SelfCheck: sampled answers per prompt (0 = off)")
     temperature: float = Field(0.8, gt=0, description="sampling temperature of the SelfCheck answers")
     embedding: bool = Field(False, description="also the MiniLM-embedding SelfCheck variant (needs samples)")
     token_uncertainty: bool = Field(False, description="mean token log-probability/entropy of the greedy answer")
     judge: JudgeConfig | None = Field(None, description="LLM-as-judge endpoint")
+    context_files: list[str] = Field([], description="text files every answer must stay true to (a product sheet, a policy): added to each answer's source")
 
 
 class LmEvalConfig(Strict):
     tasks: list[str] = Field(min_length=1, description="lm-evaluation-harness task names")
     include_path: str | None = Field(None, description="folder of local task YAMLs (e.g. a JSONL task with dataset_path: json)")
-    limit: int | None = Field(None, gt=0, description="examples per task (default: all)")
-    num_fewshot: int | None = Field(None, ge=0)
-    batch_size: int = Field(8, gt=0)
+    limit: int | None = Field(None, gt=0, le=INT32, description="examples per task (default: all)")
+    num_fewshot: int | None = Field(None, ge=0, le=INT32)
+    batch_size: int = Field(8, gt=0, le=INT32)
     endpoint: str | None = Field(None, description="OpenAI-compatible base URL (…/v1): run local-completions against it instead of the hf backend")
     endpoint_model: str | None = Field(None, description="served model name at the endpoint")
 
@@ -282,9 +299,9 @@ class ThresholdConfig(Strict):
 
 
 class EvalConfig(Strict):
-    max_samples: int = Field(100, gt=0)
-    max_new_tokens: int = Field(64, gt=0)
-    batch_size: int = Field(16, gt=0)
+    max_samples: int = Field(100, gt=0, le=INT32)
+    max_new_tokens: int = Field(64, gt=0, le=INT32)
+    batch_size: int = Field(16, gt=0, le=INT32)
     compare_base: bool = True
     factuality: FactualityConfig = FactualityConfig()
     gates: dict[str, GateConfig] = Field({}, description="metric -> bounds, e.g. {hallucination_score: {max_increase: 0.02}, exact_match: {min: 0.5}}")
@@ -297,26 +314,45 @@ class EvalConfig(Strict):
 class ExportConfig(Strict):
     merge: bool = True
     dtype: Literal["float32", "bfloat16", "float16"] | None = Field(None, description="default: model.dtype")
-    max_new_tokens: int = Field(256, gt=0, description="default max_tokens of the served model")
+    max_new_tokens: int = Field(256, gt=0, le=INT32, description="default max_tokens of the served model")
     temperature: float = Field(0.0, ge=0, description="default sampling temperature of the served model; 0 = greedy")
     top_p: float = Field(1.0, gt=0, le=1)
-    check_samples: int = Field(8, gt=0)
+    check_samples: int = Field(8, gt=0, le=INT32)
     merge_tolerance: float = Field(1e-3, gt=0)
     format: Literal["merged", "adapter"] = Field("merged", description="merged: one set of weights; adapter: base weights + adapters/<name> for vLLM multi-LoRA")
     max_lora_rank: int = Field(16, ge=1, le=512, description="--max-lora-rank written into the serve flags of an adapter bundle")
 
 
 class ServeConfig(Strict):
-    engine: Literal["vllm"] = "vllm"
+    """How `nlpforge serve RECIPE` serves the exported bundle (command-line flags win). The
+    parallelism keys and ``engine_args`` reach vLLM's engine (in process, ``vllm-server`` and
+    ``nlpforge score --engine vllm``) and the exported serve flags; ``check`` refuses what this
+    machine cannot run and engine arguments vLLM does not have."""
+
+    engine: Literal["vllm", "hf", "vllm-server"] = Field("vllm", description="vllm: AsyncLLM in process; hf: transformers with dynamic batching; vllm-server: vLLM's own server")
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)
     max_model_len: int | None = Field(None, gt=0, description="default: model.max_length")
-    extra_args: list[str] = []
+    tensor_parallel_size: int = Field(1, ge=1, le=1024, description="GPUs each model replica is split across (vLLM tensor parallelism)")
+    pipeline_parallel_size: int = Field(1, ge=1, le=1024, description="pipeline stages of each replica")
+    data_parallel_size: int = Field(1, ge=1, le=1024, description="model replicas (vLLM data parallelism)")
+    engine_args: dict[str, Any] = Field({}, description="further vLLM engine arguments by name, e.g. {gpu_memory_utilization: 0.85, max_num_seqs: 64}")
+    max_queue: int = Field(256, ge=1, le=1_000_000, description="sequences in flight before answering 429")
+    max_tokens: int = Field(4096, ge=1, le=10_000_000, description="largest max_tokens a request may ask for")
+    max_prompt_tokens: int | None = Field(None, ge=1, description="longest prompt in tokens (default: max_model_len - 1)")
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30, description="largest request body")
+    threads: int | None = Field(None, ge=1, le=4096, description="hf engine: torch CPU threads")
+    max_batch: int = Field(16, ge=1, le=4096, description="hf engine: most sequences per decoding batch")
+
+    def vllm_overrides(self) -> dict[str, Any]:
+        """Engine arguments from this section, by vLLM's names."""
+        par = {"tensor_parallel_size": self.tensor_parallel_size, "pipeline_parallel_size": self.pipeline_parallel_size, "data_parallel_size": self.data_parallel_size}
+        return {**{k: v for k, v in par.items() if v != 1}, **({"max_model_len": self.max_model_len} if self.max_model_len else {}), **self.engine_args}
 
 
 class Recipe(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="what numpy and torch seeding accept")
     data: DataConfig
     clean: CleanConfig = CleanConfig()
     model: ModelConfig
@@ -368,14 +404,90 @@ def sha256_text(text: str) -> str:
 # --- loading ------------------------------------------------------------------------------
 
 
+MAX_RECIPE_BYTES = 1 << 20  # a real recipe is a few KB
+MAX_NODES = 10_000  # YAML nodes with every alias expanded; a real recipe has about 200
+MAX_DEPTH = 64  # nesting levels, aliases expanded; a real recipe has 5
+
+
+class _Refused(Exception):
+    """A YAML document the loader will not build; ``mark`` is where (the offending alias)."""
+
+    def __init__(self, problem: str, mark: yaml.Mark):
+        super().__init__(problem)
+        self.problem, self.mark = problem, mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that measures the document as it composes it: the nodes and the depth it
+    would have with every alias expanded, each anchor measured once (memoised), so a "billion
+    laughs" is refused after reading its 500 bytes instead of after expanding 9**9 nodes in
+    the line map or in pydantic, and an alias inside its own anchor (a recursive structure)
+    is refused instead of ending in a RecursionError."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.nodes = self.depth = self.deepest = 0
+        self.measured: dict[str, tuple[int, int]] = {}  # anchor -> (expanded nodes, expanded height)
+
+    def _grow(self, nodes: int, deepest: int, mark: yaml.Mark, what: str) -> None:
+        self.nodes += nodes
+        self.deepest = max(self.deepest, deepest)
+        expanded = " with its aliases expanded" if what else ""
+        if self.nodes > MAX_NODES:
+            raise _Refused(f"{what}the document would have more than {MAX_NODES:,} YAML nodes{expanded} (a recipe has about 200); refusing to build it", mark)
+        if deepest > MAX_DEPTH:
+            raise _Refused(f"{what}the document nests deeper than {MAX_DEPTH} levels{expanded}", mark)
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        # the scanner looks at every open bracket for each token: refuse deep flow nesting
+        # here, before that turns a file of "[[[[..." into minutes of scanning
+        if self.flow_level >= MAX_DEPTH:
+            raise _Refused(f"the document nests deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self.anchors:  # else the composer reports the undefined alias
+                if event.anchor not in self.measured:
+                    raise _Refused(f"alias *{event.anchor} is used inside its own anchor &{event.anchor} (a recursive structure)", event.start_mark)
+                nodes, height = self.measured[event.anchor]
+                self._grow(nodes, self.depth + height, event.start_mark, f"alias *{event.anchor}: ")
+            return super().compose_node(parent, index)
+        start, outer = self.nodes, self.deepest
+        self.depth += 1
+        self.deepest = self.depth
+        self._grow(1, self.depth, event.start_mark, "")
+        node = super().compose_node(parent, index)
+        if event.anchor is not None:
+            self.measured[event.anchor] = (self.nodes - start, self.deepest - self.depth + 1)
+        self.depth -= 1
+        self.deepest = max(outer, self.deepest)
+        return node
+
+
+def _load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """The composed node (for line numbers) and the data of a single YAML document; raises
+    yaml.YAMLError or _Refused, and ValueError for a scalar Python will not build (an integer
+    of more than 4300 digits)."""
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
 def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """Map each key path of a YAML document to its 1-based line."""
+    """Map each key path of a YAML document to its 1-based line (a walk bounded by
+    MAX_NODES and MAX_DEPTH: :class:`_BoundedLoader` composed the node)."""
     out = {} if out is None else out
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            p = path + (key.value,)
-            out[p] = key.start_mark.line + 1
-            _line_map(value, p, out)
+            if isinstance(key, yaml.ScalarNode):  # a complex key is refused by the constructor
+                p = path + (key.value,)
+                out[p] = key.start_mark.line + 1
+                _line_map(value, p, out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[path + (i,)] = item.start_mark.line + 1
@@ -417,7 +529,7 @@ def _set_path(data: dict, dotted: str, raw: str) -> None:
         if not isinstance(node.get(part), dict):
             node[part] = {}
         node = node[part]
-    node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+    node[parts[-1]] = _load_yaml(raw)[1] if raw != "" else None
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -438,16 +550,17 @@ def load_config(path: str | Path | None, model: type[M], overrides: list[str] | 
         path, text = Path("<--set>"), "{}"
     else:
         path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"{path}: no such file")
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node, data = _load_yaml(text)
+    except _Refused as exc:
+        raise RecipeError(f"{path}:{exc.mark.line + 1}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise RecipeError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except ValueError as exc:
+        raise RecipeError(f"{path}: not a usable YAML value: {exc}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: expected a YAML mapping (key: value), got {type(data).__name__}")
     lines = _line_map(node) if node is not None else {}
@@ -461,7 +574,7 @@ def load_config(path: str | Path | None, model: type[M], overrides: list[str] | 
             continue
         try:
             _set_path(data, key.strip(), value)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, _Refused, ValueError) as exc:
             problems.append(f"--set {item!r}: value is not valid YAML: {exc}")
             continue
         set_origin[tuple(key.strip().split("."))] = item
@@ -477,6 +590,21 @@ def load_config(path: str | Path | None, model: type[M], overrides: list[str] | 
         raise RecipeError(f"{path}: {n} error{'s' if n > 1 else ''}\n" + "\n".join(f"  - {p}" for p in problems))
     assert result is not None
     return result
+
+
+def _read_text(path: Path) -> str:
+    """The recipe file's text: at most MAX_RECIPE_BYTES of UTF-8 (a BOM is dropped)."""
+    try:
+        if not path.is_file():
+            raise RecipeError(f"{path}: no such file")
+        size = path.stat().st_size
+        if size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{path}: {size:,} bytes; a recipe is at most {MAX_RECIPE_BYTES:,} bytes (is this the recipe file?)")
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _describe(err: dict, path: Path, lines: dict[tuple, int], set_origin: dict[tuple, str], root: type[BaseModel]) -> str:
@@ -505,5 +633,9 @@ def _describe(err: dict, path: Path, lines: dict[tuple, int], set_origin: dict[t
     if err["type"] == "missing":
         return f"{origin}: {key}: required key is missing"
     got = err.get("input")
-    got_s = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+    got_s = f" (got {_short(repr(got))})" if not isinstance(got, dict | list) else ""
     return f"{origin}: {key}: {err['msg']}{got_s}"
+
+
+def _short(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else f"{text[:n]}... ({len(text):,} characters)"

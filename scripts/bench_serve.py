@@ -16,9 +16,12 @@ the CPU time the server's process tree spent per request (user + system, all its
 which other load on the machine barely moves: for the hf engine, the steadier measure of what
 serving costs. Not for vLLM: its engine core spin-waits on its worker (``sched_yield`` in
 ``MessageQueue.acquire_read``, a third of its samples under load here), so its CPU time
-follows wall time. The raw numbers go to ``--out`` (JSON). Example:
+follows wall time. What does separate the two vLLM servers is the CPU time of the API-server
+process alone (the engine core is a child process in both): ``api CPU ms/token``, per output
+token, which measures nlpforge's own HTTP, detokenising and bookkeeping against stock vLLM's.
+The raw numbers go to ``--out`` (JSON). Example:
 
-    python scripts/bench_serve.py --bundle runs/quickstart-chat/export --rounds 3 --stress 2000
+    python scripts/bench_serve.py --bundle runs/quickstart-chat/export --rounds 5 --stress 2000
 """
 
 from __future__ import annotations
@@ -71,13 +74,13 @@ def start(bundle: Path, system: str, threads: int, log: Path) -> tuple[subproces
     raise SystemExit(f"{system} not healthy in 300 s; see {log}")
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and all its descendants."""
+def tree_cpu(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system) used so far by a process and (``children``) all its descendants."""
     import psutil
 
     root = psutil.Process(pid)
     total = 0.0
-    for p in [root, *root.children(recursive=True)]:
+    for p in [root, *(root.children(recursive=True) if children else [])]:
         try:
             t = p.cpu_times()
             total += t.user + t.system
@@ -118,7 +121,7 @@ async def load(url: str, model: str, n: int, concurrency: int, max_tokens: int) 
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i, client) for i in range(n)))
         wall = time.perf_counter() - t0
-    return {"requests": n, "seconds": wall, "req_s": n / wall, "tok_s": tokens / wall, "codes": {str(k): v for k, v in codes.items()}}
+    return {"requests": n, "seconds": wall, "req_s": n / wall, "tok_s": tokens / wall, "tokens": tokens, "codes": {str(k): v for k, v in codes.items()}}
 
 
 def sequential_generate(bundle: Path, n: int, max_tokens: int, threads: int) -> dict[str, Any]:
@@ -152,14 +155,15 @@ def spread(xs: list[float], fmt: str = ".1f", unit: str = "") -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| system | concurrency | requests (all rounds) | req/s, median (range) | output tok/s, median | server CPU ms/request, median (range) | non-200 |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| system | concurrency | requests (all rounds) | req/s, median (range) | output tok/s, median | server CPU ms/request, median (range) | api CPU ms/token, median (range) | non-200 |",
+            "|---|---|---|---|---|---|---|---|"]
     for key in sorted(results, key=lambda k: (results[k]["system"], results[k]["concurrency"])):
         r = results[key]
         runs = r["rounds"]
         bad = sum(v for x in runs for c, v in x["codes"].items() if c != "200")
         rows.append(f"| {r['system']} | {r['concurrency']} | {sum(x['requests'] for x in runs)} | {spread([x['req_s'] for x in runs])} | "
-                    f"{median([x['tok_s'] for x in runs]):.0f} | {spread([x['cpu_ms'] for x in runs]) if all('cpu_ms' in x for x in runs) else '-'} | {bad} |")
+                    f"{median([x['tok_s'] for x in runs]):.0f} | {spread([x['cpu_ms'] for x in runs]) if all('cpu_ms' in x for x in runs) else '-'} | "
+                    f"{spread([x['api_ms_tok'] for x in runs], '.3f') if all('api_ms_tok' in x for x in runs) else '-'} | {bad} |")
     for ours, base in [("nlpforge-vllm", "stock-vllm"), ("nlpforge-hf", "hf-sequential")]:
         for c in sorted({r["concurrency"] for r in results.values() if r["system"] == ours}):
             a, b = results.get(f"{ours}@{c}"), results.get(f"{base}@{c}") or results.get(f"{base}@1")
@@ -167,7 +171,8 @@ def table(results: dict[str, Any]) -> str:
                 pairs = list(zip(a["rounds"], b["rounds"]))  # same round: same machine state
                 speed = [x["req_s"] / y["req_s"] for x, y in pairs]
                 cost = [x["cpu_ms"] / y["cpu_ms"] for x, y in pairs if "cpu_ms" in x and "cpu_ms" in y]
-                rows.append(f"| {ours} / {base} | {c} | | {spread(speed, '.2f', 'x')} | | {spread(cost, '.2f', 'x') if cost else '-'} | |")
+                api = [x["api_ms_tok"] / y["api_ms_tok"] for x, y in pairs if "api_ms_tok" in x and "api_ms_tok" in y]
+                rows.append(f"| {ours} / {base} | {c} | | {spread(speed, '.2f', 'x')} | | {spread(cost, '.2f', 'x') if cost else '-'} | {spread(api, '.2f', 'x') if api else '-'} | |")
     return "\n".join(rows)
 
 
@@ -179,13 +184,13 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=8, help="requests per unit of concurrency (at least 32)")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the hf engine and of the sequential baseline")
-    ap.add_argument("--rounds", type=int, default=3, help="each round starts every system afresh, in a rotated order")
+    ap.add_argument("--rounds", type=int, default=5, help="each round starts every system afresh, in a rotated order")
     ap.add_argument("--repeat", type=int, default=1, help="passes per concurrency level within a round; the best counts")
     ap.add_argument("--stress", type=int, default=0, help="after the rounds, send this many requests at concurrency 64 to nlpforge-vllm")
     ap.add_argument("--out", type=Path, default=Path("bench_serve.json"))
     a = ap.parse_args()
     results: dict[str, Any] = {}
-    model = json.loads((a.bundle / "nlpforge.json").read_text())["name"]
+    model = json.loads((a.bundle / "nlpforge.json").read_text())["name"]  # the served name (any bundle, also one from another tool)
     levels = [int(x) for x in a.concurrency.split(",")]
     systems = a.systems.split(",")
 
@@ -206,9 +211,10 @@ def main() -> None:
                 for c in levels:
                     runs = []
                     for _ in range(a.repeat):
-                        c0 = tree_cpu(proc.pid)
+                        c0, api0 = tree_cpu(proc.pid), tree_cpu(proc.pid, children=False)
                         run = asyncio.run(load(url, model, max(32, a.requests * c), c, a.max_tokens))
-                        runs.append({**run, "cpu_ms": 1000 * (tree_cpu(proc.pid) - c0) / run["requests"]})
+                        api_ms_tok = 1000 * (tree_cpu(proc.pid, children=False) - api0) / max(run["tokens"], 1)
+                        runs.append({**run, "cpu_ms": 1000 * (tree_cpu(proc.pid) - c0) / run["requests"], "api_ms_tok": api_ms_tok})
                     r = max(runs, key=lambda x: x["req_s"])
                     r["codes"] = {k: sum(x["codes"].get(k, 0) for x in runs) for k in {k for x in runs for k in x["codes"]}}
                     r["requests"] = sum(x["requests"] for x in runs)

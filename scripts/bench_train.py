@@ -46,13 +46,16 @@ def main() -> None:
     from rich.table import Table
     from trl import SFTConfig, SFTTrainer
 
+    from nlpforge.artifacts import PrepareMeta
     from nlpforge.console import set_quiet
-    from nlpforge.data.chat import load_tokenizer
+    from nlpforge.engines.bundle import BundleInfo
     from nlpforge.engines.hf import HFEngine
+    from nlpforge.jsonl import read_jsonl
+    from nlpforge.models import load_base, load_tokenizer
     from nlpforge.pipeline import run_pipeline
     from nlpforge.recipe import load_recipe
     from nlpforge.runs import RunDir
-    from nlpforge.train.sft import CountingCollator, load_base, read_jsonl, run_train
+    from nlpforge.train.sft import CountingCollator, run_train
 
     set_quiet(True)
     torch.set_num_threads(a.threads)
@@ -66,11 +69,11 @@ def main() -> None:
     train_rows = read_jsonl(prepared / "train.jsonl")
     eval_rows = read_jsonl(prepared / "eval.jsonl")
     tok = load_tokenizer(recipe)
-    meta = json.loads((prepared / "meta.json").read_text())
+    info = BundleInfo.for_model("chat", PrepareMeta.read(prepared).stop_ids)
 
     def heldout(adapter: Path) -> float:
         model = PeftModel.from_pretrained(load_base(recipe), str(adapter)).merge_and_unload().eval()
-        total, count = HFEngine(model, tok, [meta["end_of_turn_id"]], 16).nll(eval_rows)
+        total, count = HFEngine.from_model(model, tok, info, 16).nll(eval_rows)
         return total / count
 
     results = []

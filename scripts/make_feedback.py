@@ -1,4 +1,4 @@
-"""Example feedback files in the shapes `nlpforge feedback export` writes (CONTRACTS.md), for
+"""Example feedback files in the shapes `nlpforge feedback export` writes, for
 the DPO/KTO recipes: the support corpus's reference answers are the preferred replies,
 evasive or wrong replies the rejected ones. Deterministic:
 

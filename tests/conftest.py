@@ -33,10 +33,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model.build(tmp_path_factory.mktemp("models") / "tiny", steps=200, log=False)
 
 
-def nlpforge(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def nlpforge(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess."""
     proc = subprocess.run(
-        [sys.executable, "-m", "nlpforge", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "200"}
+        [sys.executable, "-m", "nlpforge", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})}
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"nlpforge {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-5000:]}")

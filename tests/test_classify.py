@@ -1,5 +1,5 @@
 """The classification quickstart end to end through the CLI on the real MiniLM, and its
-eval/export outputs in the shapes CONTRACTS.md fixes."""
+eval/export outputs in the shapes the artifacts module (nlpforge/artifacts.py) fixes."""
 
 import json
 from pathlib import Path

@@ -266,3 +266,88 @@ def test_web_preset_drops_c4_lines_and_user_patterns_are_anonymised(tmp_path: Pa
     assert report["c4_lines_removed"] == 3
     with pytest.raises(Exception, match="pii_patterns.BAD: not a valid regular expression"):
         CleanConfig(pii_patterns={"BAD": "("})
+
+
+# --- hostile inputs: one notion of a record, BOMs, unreadable and huge inputs, atomic outputs
+
+
+def _text_data(*paths: Path) -> DataConfig:
+    return DataConfig(inputs=[str(p) for p in paths], format="text")
+
+
+def test_jsonl_records_end_at_newline_for_clean_and_score_alike(tmp_path: Path) -> None:
+    from nlpforge.score import io
+
+    src = tmp_path / "cr.jsonl"  # \r\n line ends, a raw \r inside a string, two records joined by a lone \r
+    src.write_bytes(b'{"text": "alpha beta gamma"}\r\n{"text": "delta\repsilon zeta"}\n{"text": "eta theta iota"}\r{"text": "kappa lambda mu"}\n')
+    docs = list(read([str(src)]))
+    assert [d.source.rsplit(":", 1)[1] for d in docs] == ["1", "2", "3"]
+    assert docs[0].record == {"text": "alpha beta gamma"} and [d.error.split(":")[0] for d in docs[1:]] == ["invalid_json", "invalid_json"]
+    assert "lone \\r" in docs[2].error
+    report = run_clean(_text_data(src), CleanConfig(min_words=1), tmp_path / "out")
+    assert report["input_docs"] == 3 and report["kept_docs"] == 1 and report["rejected"]["invalid_json"]["docs"] == 2
+    assert io.count_rows(src) == len(list(io.read_input(src))) == 3
+
+
+def test_a_byte_order_mark_is_dropped_in_every_text_format(tmp_path: Path) -> None:
+    bom = "\ufeff"
+    (tmp_path / "a.jsonl").write_text(bom + '{"text": "one"}\n' + bom + '{"text": "two"}\n', encoding="utf-8")  # the 2nd: files joined with cat
+    (tmp_path / "b.csv").write_text(bom + "text,id\nthree,1\n", encoding="utf-8")
+    (tmp_path / "c.json").write_text(bom + '[{"text": "four"}]', encoding="utf-8")
+    (tmp_path / "d.txt").write_text(bom + "five", encoding="utf-8")
+    (tmp_path / "e.html").write_text(bom + "<p>six</p>", encoding="utf-8")
+    docs = list(read([str(tmp_path)]))
+    assert [d.error for d in docs] == [None] * 6
+    assert [d.record["text"] for d in docs] == ["one", "two", "three", "four", "five", "six"]
+
+
+def test_an_unreadable_file_is_a_clear_error_alone_and_one_reject_among_others(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"text": PROSE}) + "\n")
+    pq.write_table(pa.table({"text": [PROSE + " Parquet."] * 3}), tmp_path / "whole.parquet")
+    truncated, empty = tmp_path / "truncated.parquet", tmp_path / "empty.parquet"
+    truncated.write_bytes((tmp_path / "whole.parquet").read_bytes()[:-40])
+    empty.write_bytes(b"")
+    for bad in (truncated, empty):
+        with pytest.raises(DataError, match=rf"{bad.name}: cannot read this parquet file"):
+            run_clean(_text_data(bad), CleanConfig(), tmp_path / "out")
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    report = run_clean(_text_data(good, truncated, empty), CleanConfig(), tmp_path / "out")
+    assert report["input_docs"] == 3 and report["kept_docs"] == 1 and report["rejected"]["unreadable_file"]["docs"] == 2
+    rejects = [json.loads(x) for x in (tmp_path / "out/rejects.jsonl").read_text().splitlines()]
+    assert {r["source"] for r in rejects} == {str(truncated), str(empty)}
+
+
+def test_a_record_too_long_for_spacy_is_rejected_and_the_rest_kept(tmp_path: Path) -> None:
+    src = tmp_path / "big.csv"
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text"])
+        w.writerows([[f"Row {i}. {PROSE}"] for i in range(6)] + [["word " * 240_000]] + [[f"Row {i}. {PROSE}"] for i in range(6, 12)])
+    report = run_clean(_text_data(src), CleanConfig(), tmp_path / "out")
+    assert report["input_docs"] == 13 and report["kept_docs"] == 12
+    assert report["rejected"]["too_long"]["docs"] == 1 and report["rejected"]["too_long"]["chars"] > 1_000_000
+    (reject,) = [json.loads(x) for x in (tmp_path / "out/rejects.jsonl").read_text().splitlines()]
+    assert reject["source"] == f"{src}:8" and "clean.max_chars=1000000" in reject["detail"]
+
+
+def test_a_failed_clean_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "raw.jsonl"
+    src.write_text(json.dumps({"text": "too short"}) + "\n")
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="no record survived cleaning") as err:
+        run_clean(_text_data(src), CleanConfig(min_words=5), out)
+    assert not out.exists() or sorted(p.name for p in out.iterdir()) == []
+    assert "rejected: too_short 1" in str(err.value)
+    # a failed check after every record was written keeps the previous outputs, byte for byte
+    src.write_text("\n".join(json.dumps({"text": f"{PROSE} Copy {i}."}) for i in range(3)) + "\n")
+    run_clean(_text_data(src), CleanConfig(), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"corpus.jsonl", "rejects.jsonl", "report.json", "lengths.png"}
+    from nlpforge.corpus import processor
+
+    real = processor.DocProcessor.__call__
+    monkeypatch.setattr(processor.DocProcessor, "__call__", lambda self, batch: real(self, batch)[:-1])  # a record lost
+    with pytest.raises(DataError, match="the readers gave 3 input records but 2 were kept"):
+        run_clean(_text_data(src), CleanConfig(), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from nlpforge.engines.hf import HFEngine
 from nlpforge.errors import ContractError
-from nlpforge.evals.chat import normalize_answer
+from nlpforge.evals.metrics import normalize_whitespace as normalize_answer
 from nlpforge.export.bundle import check_contract
 
 

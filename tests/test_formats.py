@@ -7,12 +7,16 @@ import pytest
 
 from nlpforge.corpus.clean import run_clean
 from nlpforge.data.formats import FormatProblem, to_canonical
-from nlpforge.data.prepare import run_prepare
 from nlpforge.errors import DataError, RecipeError
 from nlpforge.recipe import DataConfig, Recipe
+from nlpforge.tasks import task_for
 
 ALPACA = {"instruction": "How much is the Zephyr Kettle?", "input": "Answer in one sentence.", "output": "The Zephyr Kettle costs $49.00."}
 SHAREGPT = {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Warranty of the Zephyr Kettle?"}, {"from": "gpt", "value": "24 months."}]}
+
+def run_prepare(r, corpus, out):  # noqa: ANN001, ANN201 - the prepare stage of the recipe's task
+    return task_for(r).prepare(r, corpus, out)
+
 
 
 def data(fmt: str, **kw) -> DataConfig:
@@ -120,7 +124,7 @@ def test_preference_prepare_writes_trl_rows_and_chat_rows(tiny_model: Path, tmp_
 
 
 def test_chat_template_from_a_file_and_a_missing_file(tiny_model: Path, tmp_path: Path) -> None:
-    from nlpforge.data.chat import load_tokenizer
+    from nlpforge.models import load_tokenizer
 
     tpl = tmp_path / "t.jinja"
     tpl.write_text("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}")

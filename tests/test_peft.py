@@ -9,12 +9,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from nlpforge.data.prepare import run_prepare
 from nlpforge.errors import StageError
 from nlpforge.recipe import Recipe
-from nlpforge.train.run import run_train
+from nlpforge.tasks import task_for
 
 ROOT = Path(__file__).resolve().parents[1]
+
+def run_prepare(r, corpus, out):  # noqa: ANN001, ANN201 - the prepare stage of the recipe's task
+    return task_for(r).prepare(r, corpus, out)
+
+
+def run_train(r, prepared, out):  # noqa: ANN001, ANN201 - the train stage of the recipe's task
+    return task_for(r).train(r, prepared, out)
+
 
 
 def make_recipe(model: Path, fmt: str = "messages", peft: dict | None = None, train: dict | None = None, max_length: int = 256) -> Recipe:
@@ -98,10 +105,11 @@ def test_qlora_trains_on_nf4_and_exports_merged_into_the_dequantized_weights(tin
     from transformers import AutoModelForCausalLM
 
     from nlpforge.export.bundle import run_export
-    from nlpforge.train.sft import build_model, load_base
+    from nlpforge.models import load_base
+    from nlpforge.train.sft import build_model
 
     r = make_recipe(tiny_model, peft={"method": "qlora", "r": 8}, train={"max_steps": 8, "learning_rate": 5e-3})
-    assert isinstance(build_model(r, str(tiny_model)).base_model.model.model.layers[0].self_attn.q_proj.base_layer, bnb.nn.Linear4bit)
+    assert isinstance(build_model(r).base_model.model.model.layers[0].self_attn.q_proj.base_layer, bnb.nn.Linear4bit)
     summary = run_train(r, chat_prepared, tmp_path / "train")
     adapter = tmp_path / "train/adapter"
     assert summary["steps"] == 8 and json.loads((adapter / "adapter_config.json").read_text())["peft_type"] == "LORA"
@@ -146,7 +154,7 @@ def test_prompt_tuning_refuses_packing(tiny_model: Path) -> None:
 
 
 def _feedback(tmp: Path, kind: str) -> Path:
-    """Rows in the shapes `nlpforge feedback export` writes (CONTRACTS.md), plus plain strings."""
+    """Rows in the shapes `nlpforge feedback export` writes, plus plain strings."""
     rows = []
     for i in range(24):
         prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"How long is the warranty of the Zephyr Kettle, order {i}?"}]

@@ -4,9 +4,11 @@ from pathlib import Path
 import build_tiny_model
 import pytest
 
-from nlpforge.data.chat import GENERATION_TAG, load_tokenizer, prompt_ids, render, run_prepare
-from nlpforge.errors import ContractError
+from nlpforge.data.chat import GENERATION_TAG, prompt_ids, render
+from nlpforge.errors import RecipeError
+from nlpforge.models import load_tokenizer
 from nlpforge.recipe import Recipe
+from nlpforge.tasks import task_for
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},
@@ -52,12 +54,17 @@ def test_generation_prompt_is_a_prefix_of_the_training_ids(tiny_model: Path) -> 
     assert tok.decode(prompt[-3:]) == "<|im_start|>assistant\n"
 
 
-def test_pad_equal_to_eos_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+def test_pad_equal_to_eos_gets_a_distinct_pad_and_eos_keeps_its_loss(tiny_model: Path, tmp_path: Path) -> None:
+    """SmolLM2 and Mistral ship pad == eos: nlpforge pads with an unused special token instead (never eos or end-of-turn)."""
     tok = load_tokenizer(recipe(tiny_model))
     tok.pad_token = tok.eos_token
     tok.save_pretrained(tmp_path)
-    with pytest.raises(ContractError, match="pad token .* equals eos"):
-        load_tokenizer(recipe(tmp_path))
+    fixed = load_tokenizer(recipe(tmp_path))
+    assert fixed.pad_token == "<|pad|>" and fixed.pad_token_id not in (fixed.eos_token_id, fixed.convert_tokens_to_ids("<|im_end|>"))
+    ids, mask = render(fixed, MESSAGES)
+    assert ids[max(i for i, m in enumerate(mask) if m)] == fixed.convert_tokens_to_ids("<|im_end|>")  # the end of turn still carries loss
+    with pytest.raises(RecipeError, match="model.pad_token"):
+        load_tokenizer(recipe(tmp_path, pad_token="<|im_end|>"))
 
 
 def test_prepare_splits_and_rejects_overlong_samples(tiny_model: Path, tmp_path: Path) -> None:
@@ -66,7 +73,7 @@ def test_prepare_splits_and_rejects_overlong_samples(tiny_model: Path, tmp_path:
     rows.append({"messages": [{"role": "user", "content": "word " * 400}, {"role": "assistant", "content": "ok"}], "source": "c:long"})
     corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     r = recipe(tiny_model, max_length=128)
-    summary = run_prepare(r, corpus, tmp_path / "prep")
+    summary = task_for(r).prepare(r, corpus, tmp_path / "prep")
     assert summary == {"train_rows": 8, "eval_rows": 1, "end_of_turn": "<|im_end|>"}
     meta = json.loads((tmp_path / "prep" / "meta.json").read_text())
     assert meta["rejected_too_long"] == 1

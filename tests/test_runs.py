@@ -4,10 +4,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from nlpforge.atomic import atomic_dir, atomic_file, atomic_write_text
 from nlpforge.errors import StageError
 from nlpforge.pipeline import parse_stages, run_pipeline
 from nlpforge.recipe import load_recipe
-from nlpforge.runs import RunDir, atomic_dir, atomic_file, atomic_write_text
+from nlpforge.runs import RunDir
 
 
 @pytest.fixture()

@@ -110,7 +110,7 @@ def test_factuality_calls_the_eval_scorer(tmp_path: Path, monkeypatch: pytest.Mo
         calls.append((len(records), source_field, output_field))
         return [{"hallucination_score": float(r[output_field] not in r[source_field])} for r in records]
 
-    # a stand-in for the eval helper's module (CONTRACTS.md); the real one is merged separately
+    # a stand-in scorer: the task calls whatever nlpforge.evals.factuality.score_records is
     monkeypatch.setitem(sys.modules, "nlpforge.evals.factuality", types.SimpleNamespace(score_records=score_records))
     src = write_jsonl(tmp_path / "logs.jsonl", [{"doc": "The kettle costs $49.", "answer": "$49"}, {"doc": "The kettle costs $49.", "answer": "$99"}, {"doc": "x"}])
     out = tmp_path / "fact.jsonl"

@@ -8,9 +8,17 @@ import pytest
 from conftest import ROOT, nlpforge
 from test_peft import make_recipe
 
-from nlpforge.data.prepare import run_prepare
 from nlpforge.recipe import load_recipe
-from nlpforge.train.run import run_train
+from nlpforge.tasks import task_for
+
+
+def run_prepare(r, corpus, out):  # noqa: ANN001, ANN201 - the prepare stage of the recipe's task
+    return task_for(r).prepare(r, corpus, out)
+
+
+def run_train(r, prepared, out):  # noqa: ANN001, ANN201 - the train stage of the recipe's task
+    return task_for(r).train(r, prepared, out)
+
 
 
 @pytest.fixture(scope="module")

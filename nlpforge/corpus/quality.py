@@ -1,5 +1,5 @@
 """Document quality filters, each with a named reason: Gopher quality and repetition,
-C4-style document rules, FineWeb-style line ratios (thresholds: ../shared/REFERENCE.md).
+C4-style document rules, FineWeb-style line ratios (thresholds: the papers and tools named at each rule).
 
 Written here rather than imported from datatrove: datatrove's filters are pipeline steps
 over its own Document type and do their own word splitting; ours read the words and

@@ -1,30 +1,29 @@
-"""Prepare: chat messages to token ids through the tokenizer's own chat template, with loss
-only on assistant turns, their end-of-turn token included.
+"""Chat messages: the one validator and role set, and their rendering to token ids through the
+tokenizer's own chat template, with loss only on assistant turns, their end-of-turn token included.
 
 The mask comes from the template: with ``{% generation %}`` blocks, transformers returns it
 directly; otherwise each assistant turn is located by rendering the conversation up to the
 turn with ``add_generation_prompt=True`` and up to the end of the turn, and taking the
-tokens in between. Both ways use the exact ids the serving engine renders (DESIGN.md,
-contract 1), so nothing here re-implements a template.
+tokens in between. Both ways use the exact ids the serving engine renders (the train/serve
+prompt contract, docs/architecture.md), so nothing here re-implements a template.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 from nlpforge.console import track
-from nlpforge.errors import ContractError, RecipeError, StageError
-from nlpforge.models import resolve_model_path
-from nlpforge.recipe import Recipe
-from nlpforge.runs import atomic_file, atomic_write_json
+from nlpforge.errors import ContractError
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 TEXT_PARTS = ("text", "input_text")
+Role = Literal["system", "user", "assistant", "tool", "developer"]
+ROLES: tuple[str, ...] = get_args(Role)  # the one role set: training data, batch files and the server
 
 
 def text_content(content: Any) -> str:
@@ -46,35 +45,20 @@ def text_content(content: Any) -> str:
     return "\n".join(texts)
 
 
-def load_tokenizer(recipe: Recipe, path: str | None = None, require_template: bool = True) -> PreTrainedTokenizerBase:
-    source = path or resolve_model_path(recipe.model.path)
-    try:
-        tok = AutoTokenizer.from_pretrained(source, trust_remote_code=recipe.model.trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise StageError(f"model.path: cannot load a tokenizer from {source!r}: {exc}") from None
-    template = recipe.model.chat_template
-    if template:
-        tpath = Path(template)
-        if tpath.suffix == ".jinja":
-            if not tpath.is_file():
-                raise RecipeError(f"model.chat_template: template file {template} not found (paths are relative to {Path.cwd()})")
-            tok.chat_template = tpath.read_text(encoding="utf-8")
-        else:
-            tok.chat_template = template
-    if require_template and not tok.chat_template:
-        raise ContractError(
-            f"{source}: the tokenizer has no chat template; set model.chat_template to a Jinja template "
-            "(inline or a .jinja file) so training and serving render conversations the same way"
-        )
-    if tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id:
-        # pad == eos hides EOS from the loss in most collators and the model never stops.
-        # Our collator takes labels from the template mask, so EOS is trained either way,
-        # but say so rather than pad silently with EOS.
-        raise ContractError(
-            f"{source}: pad token {tok.pad_token!r} is missing or equals eos {tok.eos_token!r}; "
-            "give the tokenizer a distinct pad token (tokenizer.add_special_tokens({'pad_token': '<|pad|>'}))"
-        )
-    return tok
+def check_messages(value: Any, field: str = "messages") -> list[dict[str, str]]:
+    """A conversation as ``[{role, content}]`` with string content (text parts joined); a
+    ValueError names the message and what is valid. The one validator of chat messages."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{field} must be a non-empty list of {{role, content}} messages")
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str | list):
+            raise ValueError(f"{field}[{i}] must be {{role: one of {list(ROLES)}, content: string}}, got {str(m)[:80]}")
+        try:
+            out.append({"role": m["role"], "content": text_content(m["content"])})
+        except ValueError as exc:
+            raise ValueError(f"{field}[{i}].{exc}") from None
+    return out
 
 
 def render(tok: PreTrainedTokenizerBase, messages: list[dict]) -> tuple[list[int], list[int]]:
@@ -159,25 +143,3 @@ def chat_meta(tok: PreTrainedTokenizerBase, eot_ids: set[int]) -> dict[str, Any]
         "pad_token_id": tok.pad_token_id,
         "chat_template": tok.chat_template,
     }
-
-
-def run_prepare(recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
-    """Chat SFT (formats messages, alpaca, sharegpt: clean already made them messages)."""
-    from nlpforge.data.splits import read_corpus, split_and_weight
-
-    tok = load_tokenizer(recipe)
-    field = recipe.data.messages_field
-    splits = split_and_weight(recipe, read_corpus(corpus))
-    eot_ids: set[int] = set()
-    stats: dict[str, Any] = {"tokens": {}, "loss_tokens": {}, "rows": {}}
-    rejects = 0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out_dir / "rejects.jsonl") as rej_f:
-        for split, items in splits.items():
-            with atomic_file(out_dir / f"{split}.jsonl") as f:
-                st = write_chat_rows(tok, items, field, recipe.model.max_length, f, rej_f, eot_ids, f"prepare {split}")
-            rejects += st["rejected"]
-            stats["rows"][split], stats["tokens"][split], stats["loss_tokens"][split] = st["rows"], st["tokens"], st["loss_tokens"]
-    meta = {"task": "sft", "format": recipe.data.format, **stats, "rejected_too_long": rejects, **chat_meta(tok, eot_ids)}
-    atomic_write_json(out_dir / "meta.json", meta)
-    return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "end_of_turn": meta["end_of_turn_token"]}

@@ -11,7 +11,7 @@ source ``file:line`` (added by the reader) and the recipe field to fix:
 - ``kto`` -> TRL's conversational KTO shape ``{"prompt": [...], "completion": [...], "label": bool}``
 
 Plain-string prompts and completions are lifted to one user / one assistant message, so
-feedback exported by the server (CONTRACTS.md) and hand-written pairs read alike.
+feedback exported by the server (`nlpforge feedback export`) and hand-written pairs read alike.
 Columns not used by the format are kept (e.g. a ``group`` column for fairness reports).
 """
 
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from nlpforge.data.chat import check_messages
+
 CHAT_FORMATS = ("messages", "alpaca", "sharegpt")
-ROLES = {"system", "user", "assistant"}
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "system": "system"}
 
 # canonical field -> is it required; the recipe's data.columns maps these to source columns
@@ -78,14 +79,10 @@ def _messages(value: Any, data: Any, name: str, default_role: str) -> list[dict]
     where = f"{data.format}: field '{column(data, name)}'"
     if isinstance(value, str):
         return [{"role": default_role, "content": _string(value, data, name)}]
-    if not isinstance(value, list) or not value:
-        raise FormatProblem(f"invalid_schema: {where} must be a string or a non-empty list of {{role, content}} messages")
-    out = []
-    for i, m in enumerate(value):
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise FormatProblem(f"invalid_schema: {where}[{i}] needs role in {sorted(ROLES)} and string content")
-        out.append({"role": m["role"], "content": m["content"]})
-    return out
+    try:
+        return check_messages(value, where)
+    except ValueError as exc:
+        raise FormatProblem(f"invalid_schema: {exc} (a string is one {default_role} message)") from None
 
 
 def _label_bool(value: Any, data: Any) -> bool:

@@ -7,11 +7,12 @@ import random
 from pathlib import Path
 
 from nlpforge.errors import DataError
+from nlpforge.jsonl import read_jsonl
 from nlpforge.recipe import Recipe
 
 
 def read_corpus(corpus: Path) -> list[dict]:
-    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(corpus)
     if not rows:
         raise DataError(f"{corpus}: no rows to prepare")
     return rows

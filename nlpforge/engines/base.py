@@ -1,29 +1,134 @@
-"""The engine interface shared by eval, batch scoring and serving (DESIGN.md, contract 2),
-and the pieces every engine uses the same way: the bundle's metadata, its default sampling
-parameters, prompt rendering and the post-processing of scores. Keeping these here (not in
-each engine) is what makes the HF and vLLM engines give the same answers for the same input."""
+"""The engine interface shared by eval, batch scoring and serving, and what every engine uses
+the same way: sampling parameters, outputs, and the post-processing of scores. Keeping these
+here (not in each engine) is what makes the HF and vLLM engines answer alike."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nlpforge.errors import StageError
+if TYPE_CHECKING:
+    from nlpforge.engines.bundle import BundleInfo
 
-BUNDLE_META = "nlpforge.json"
+# vLLM's bounds: a temperature below this is greedy; seeds are 64-bit signed (torch.Generator)
+SAMPLING_EPS = 1e-5
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+MAX_LOGPROBS = 20
+
+
+class Sampling(BaseModel):
+    """One request's sampling parameters, with the OpenAI/vLLM names. Every front end (HTTP
+    routes, batch files, ``nlpforge score``, eval) builds one of these and both engines read it.
+
+    ``temperature`` below 1e-5 is greedy (as in vLLM). ``seed`` makes sampled output
+    repeatable within one engine; only greedy output is expected to agree across engines.
+    The ranges are what both engines compute safely in float32: a value outside them is the
+    caller's error (a 400 at the HTTP edge), never a NaN inside a batch.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int = Field(128, ge=1, le=2**31 - 1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    stop: tuple[str, ...] = ()
+    seed: int | None = Field(None, ge=SEED_MIN, le=SEED_MAX)
+    n: int = Field(1, ge=1, le=64)
+    # vLLM's order and meaning: logit_bias, then the repetition penalty over prompt and output
+    # tokens (>1 discourages), then frequency and presence penalties over output tokens only
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    repetition_penalty: float = Field(1.0, ge=0.01, le=2.0)
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias in [-100, 100]); OpenAI sends {"id": bias}
+    # what only some front ends ask for
+    logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)  # top-k per generated token (0: only the chosen one); None: off
+    prompt_logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)  # the same for the prompt tokens (echo)
+    ignore_eos: bool = False  # as vLLM: keep generating past every stop token of the bundle
+    json_schema: str | None = None  # structured output (vllm engine): a JSON schema, serialised so the params stay hashable
+    json_object: bool = False
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_list(cls, v: Any) -> Any:
+        if v is None:
+            return ()
+        stops = (v,) if isinstance(v, str) else tuple(v)
+        if any(not isinstance(s, str) or not s for s in stops):
+            raise ValueError("stop strings must be non-empty strings")
+        return stops
+
+    @field_validator("json_schema", mode="before")
+    @classmethod
+    def _schema_text(cls, v: Any) -> Any:
+        return json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+
+    @field_validator("logit_bias", mode="before")
+    @classmethod
+    def _bias_pairs(cls, v: Any) -> Any:
+        if v is None:
+            return ()
+        if isinstance(v, dict):
+            pairs = []
+            for k, b in v.items():
+                if not str(k).lstrip("-").isdigit() or int(k) < 0:
+                    raise ValueError(f"logit_bias key {k!r} is not a token id (a non-negative integer)")
+                if isinstance(b, bool) or not isinstance(b, int | float) or not -100 <= b <= 100:
+                    raise ValueError(f"logit_bias[{k}] = {b!r}: a bias is a number in [-100, 100]")
+                pairs.append((int(k), float(b)))
+            return tuple(sorted(pairs))
+        return v
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature < SAMPLING_EPS
+
+    @property
+    def penalized(self) -> bool:
+        """Whether anything changes the logits before sampling (the engines skip that work otherwise)."""
+        return bool(self.presence_penalty or self.frequency_penalty or self.repetition_penalty != 1.0 or self.logit_bias)
+
+    def check_vocab(self, vocab_size: int) -> None:
+        """A ``logit_bias`` token id the model does not have is the caller's error (ValueError)."""
+        bad = [t for t, _ in self.logit_bias if t >= vocab_size]
+        if bad:
+            raise ValueError(f"logit_bias token id {bad[0]} is out of range: the vocabulary has ids 0..{vocab_size - 1}")
+
+
+@dataclass
+class TokenLogprob:
+    token_id: int
+    logprob: float
+    top: list[tuple[int, float]]  # the chosen token first, then the k most likely
 
 
 @dataclass
 class Completion:
+    """One choice. ``token_ids`` are the generated ids, a final stop token included (as vLLM
+    counts them); ``text`` never holds the stop token or stop string."""
+
     text: str
     token_ids: list[int]
-    finish_reason: str  # "stop": ended on a stop token or string; "length": hit max_new_tokens
+    finish_reason: str | None  # stop | length | abort | error; None while generating
     prompt_tokens: int = 0
+    index: int = 0
+    logprobs: list[TokenLogprob] | None = None  # when Sampling.logprobs is set: one per token id
+    entropies: list[float] | None = None  # hf engine, with logprobs: entropy (nats) of each step's next-token distribution
+    error: str | None = None  # why this choice failed (finish_reason "error"); the batch's other rows are unaffected
+
+
+@dataclass
+class GenOut:
+    """A cumulative snapshot of one request's choices (the async engines stream these)."""
+
+    choices: list[Completion]
+    prompt_len: int
+    prompt_logprobs: list[TokenLogprob | None] | None = None
+    finished: bool = False
 
 
 @dataclass
@@ -38,76 +143,29 @@ class Perplexity:
         self.perplexity = math.exp(min(self.nll, 50.0))
 
 
-class Sampling(BaseModel):
-    """Sampling parameters with the OpenAI names (server, batch files and `score` take these).
-
-    ``temperature`` 0 means greedy. ``seed`` makes sampled output repeatable within one engine;
-    only greedy output is expected to agree across engines.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_tokens: int = Field(128, ge=1)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-    n: int = Field(1, ge=1, le=64)
-    # vLLM's order and meaning: logit_bias, then the repetition penalty over prompt and output
-    # tokens (>1 discourages), then frequency and presence penalties over output tokens only
-    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-    repetition_penalty: float = Field(1.0, gt=0.0, le=2.0)
-    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias in [-100, 100]); OpenAI sends {"id": bias}
-
-    @field_validator("stop", mode="before")
-    @classmethod
-    def _stop_list(cls, v: Any) -> Any:
-        if v is None:
-            return ()
-        return (v,) if isinstance(v, str) else tuple(v)
-
-    @field_validator("logit_bias", mode="before")
-    @classmethod
-    def _bias_pairs(cls, v: Any) -> Any:
-        if v is None:
-            return ()
-        if isinstance(v, dict):
-            pairs = []
-            for k, b in v.items():
-                if not str(k).lstrip("-").isdigit() or int(k) < 0:
-                    raise ValueError(f"logit_bias key {k!r} is not a token id (a non-negative integer)")
-                if not isinstance(b, int | float) or not -100 <= b <= 100:
-                    raise ValueError(f"logit_bias[{k}] = {b!r}: a bias is a number in [-100, 100]")
-                pairs.append((int(k), float(b)))
-            return tuple(sorted(pairs))
-        return v
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0.0
-
-    @property
-    def penalized(self) -> bool:
-        """Whether anything changes the logits before sampling (the engines skip that work otherwise)."""
-        return bool(self.presence_penalty or self.frequency_penalty or self.repetition_penalty != 1.0 or self.logit_bias)
-
-    def check_vocab(self, vocab_size: int) -> None:
-        """A ``logit_bias`` token id the model does not have is the caller's error (ValueError)."""
-        bad = [t for t, _ in self.logit_bias if t >= vocab_size]
-        if bad:
-            raise ValueError(f"logit_bias token id {bad[0]} is out of range: the vocabulary has ids 0..{vocab_size - 1}")
+class EngineRequestError(ValueError):
+    """A request the engine refused because of its own parameters (the HTTP layer answers 400)."""
 
 
 class Engine(Protocol):
-    task: str  # "chat" (causal LM) or "classification"
+    """The offline engines (``HFEngine``, ``VLLMEngine``): eval and batch scoring call these."""
+
+    info: BundleInfo
+    tok: Any
+    max_length: int | None
+    progress: bool
+
+    @property
+    def task(self) -> str: ...
+
+    def text_ids(self, text: str) -> list[int]: ...
+
+    def scoring_ids(self, texts: list[str]) -> list[list[int]]:
+        """Ids scored for perplexity: the tokenizer's default encoding, cut to the context length."""
+        ...
 
     def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
         """Greedy continuation of each conversation's generation prompt."""
-        ...
-
-    def nll(self, rows: list[dict]) -> tuple[float, int]:
-        """Summed negative log-likelihood over the tokens whose label is not -100, and their count."""
         ...
 
     def generate(self, prompts: list[str], params: Sampling) -> list[list[Completion]]:
@@ -118,93 +176,46 @@ class Engine(Protocol):
         """``params.n`` assistant replies to each conversation, rendered by nlpforge.data.chat."""
         ...
 
-    def perplexity(self, texts: list[str]) -> list[Perplexity]:
+    def nll(self, rows: list[dict]) -> tuple[float, int]:
+        """Summed negative log-likelihood over the tokens whose label is not -100, and their count."""
         ...
+
+    def perplexity(self, texts: list[str]) -> list[Perplexity]: ...
 
     def classify(self, texts: list[str]) -> list[list[float]]:
         """Class probabilities per text, index = class id (softmax, or sigmoid when multi-label)."""
         ...
 
-    def close(self) -> None:
+    def close(self) -> None: ...
+
+
+class AsyncEngine(Protocol):
+    """The server's engines (``AsyncHFEngine``, ``AsyncVLLMEngine``): the HTTP routes call these."""
+
+    kind: str
+    info: BundleInfo
+    tok: Any
+
+    async def start(self) -> None: ...
+
+    def generate(self, prompt: list[int], params: Sampling, request_id: str, adapter: str | None = None, stream: bool = False) -> AsyncIterator[GenOut]:
+        """Snapshots of the request; closing the iterator aborts it in the engine."""
         ...
 
+    async def classify(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Probabilities per text and the number of tokens read."""
+        ...
 
-@dataclass
-class BundleInfo:
-    """What an engine (offline or serving) needs to know about a bundle beyond the HF files."""
+    def pending(self) -> int:
+        """Requests accepted and not finished (queue depth)."""
+        ...
 
-    path: Path
-    meta: dict[str, Any]
-    task: str
-    stop_ids: list[int]
-    defaults: Sampling
-    labels: list[str]
-    multi_label: bool
-    threshold: float | None
-    max_length: int | None
-    dtype: str
-    trust_remote_code: bool = False  # only when the bundle opts in (nlpforge.json)
-    adapters: dict[str, Path] = field(default_factory=dict)  # served name -> LoRA folder (adapter bundles)
-
-    @property
-    def name(self) -> str:
-        return str(self.meta.get("name") or self.path.name)
-
-    @property
-    def max_model_len(self) -> int:
-        """Context length a server admits (prompt + generated tokens)."""
-        return int(self.max_length or 2048)
+    async def shutdown(self) -> None: ...
 
 
-def read_bundle(path: Path) -> BundleInfo:
-    """Read ``nlpforge.json`` and ``generation_config.json``; a plain HF model folder works too
-    (task from its config: a ``*ForSequenceClassification`` architecture is a classifier)."""
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise StageError(f"{path}: not a model bundle (no config.json); give an exported bundle folder (runs/<name>/export) or NAME@STAGE")
-    meta = json.loads((path / BUNDLE_META).read_text(encoding="utf-8")) if (path / BUNDLE_META).is_file() else {}
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    archs = config.get("architectures") or []
-    task = meta.get("task") or ("classification" if any(a.endswith("ForSequenceClassification") for a in archs) else "chat")
-    gen = json.loads((path / "generation_config.json").read_text(encoding="utf-8")) if (path / "generation_config.json").is_file() else {}
-    eos = gen.get("eos_token_id", config.get("eos_token_id"))
-    stop_ids = [int(x) for x in (eos if isinstance(eos, list) else [eos] if eos is not None else [])]
-    stop_ids = list(dict.fromkeys(meta.get("stop_token_ids", []) + stop_ids))
-    # the bundle's generation_config is the served default (export writes greedy unless asked),
-    # read the way `vllm serve --generation-config auto` reads it
-    defaults = Sampling(
-        max_tokens=gen.get("max_new_tokens") or 128,
-        temperature=float(gen.get("temperature", 1.0)) if gen.get("do_sample") else 0.0,
-        top_p=float(gen.get("top_p") or 1.0),
-    )
-    id2label = config.get("id2label") or {}
-    labels = meta.get("labels") or [id2label[k] for k in sorted(id2label, key=int)] if task == "classification" else []
-    return BundleInfo(
-        path=path,
-        meta=meta,
-        task=task,
-        stop_ids=stop_ids,
-        defaults=defaults,
-        labels=list(labels),
-        multi_label=bool(meta.get("multi_label", config.get("problem_type") == "multi_label_classification")),
-        threshold=meta.get("threshold"),
-        max_length=meta.get("max_length") or meta.get("max_model_len") or config.get("max_position_embeddings"),
-        dtype=meta.get("dtype") or "float32",
-        trust_remote_code=bool(meta.get("trust_remote_code", False)),
-        adapters={name: (path / rel).resolve() for name, rel in meta.get("adapters", {}).items()},
-    )
-
-
-def load_tokenizer(info: BundleInfo) -> Any:
-    """The bundle's tokenizer (with its chat template), as every engine loads it."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(info.path, trust_remote_code=info.trust_remote_code)
-
-
-def classify_ids(tok: Any, texts: list[str], info: BundleInfo) -> list[list[int]]:
+def classify_ids(tok: Any, texts: list[str], max_length: int | None) -> list[list[int]]:
     """Token ids a classifier scores: the tokenizer's default encoding, cut to the bundle's length."""
-    return list(tok(texts, truncation=True, max_length=info.max_length or 512)["input_ids"])
+    return list(tok(texts, truncation=True, max_length=max_length or 512)["input_ids"])
 
 
 def probs_from_logits(logits: list[list[float]], multi_label: bool) -> list[list[float]]:

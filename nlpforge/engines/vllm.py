@@ -1,6 +1,9 @@
-"""vLLM engine: the offline ``vllm.LLM`` (GPU, or vllm-cpu) behind the same methods as the HF
-engine. Prompts go in as token ids rendered by nlpforge.data.chat / the bundle's tokenizer,
-never re-rendered by vLLM, so training, eval, scoring and serving see the same ids.
+"""vLLM for offline work: the ``vllm.LLM`` engine (GPU, or vllm-cpu) behind the same methods
+as the HF engine, and the two builders every vLLM path uses (this engine, the server's
+``AsyncVLLMEngine``, and the flags export writes): :func:`engine_args` and
+:func:`sampling_params`. Prompts go in as token ids rendered by nlpforge.data.chat / the
+bundle's tokenizer, never re-rendered by vLLM, so training, eval, scoring and serving see the
+same ids.
 
 ``LLM(...)`` spawns an engine process: build this engine only in a process started under
 ``if __name__ == "__main__"`` (the `nlpforge` CLI is one)."""
@@ -8,34 +11,146 @@ never re-rendered by vLLM, so training, eval, scoring and serving see the same i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import difflib
 import gc
+import importlib.util
+import json
+import math
 import os
 from typing import Any
 
 from nlpforge.data.chat import prompt_ids
-from nlpforge.engines.base import BundleInfo, Completion, Perplexity, Sampling, classify_ids, load_tokenizer, probs_from_logits
+from nlpforge.engines.base import Completion, Perplexity, Sampling, TokenLogprob, classify_ids, probs_from_logits
+from nlpforge.engines.bundle import BundleInfo, load_tokenizer
 from nlpforge.errors import StageError
 
 
-def sampling_params(params: Sampling, stop_ids: list[int], **extra: Any) -> Any:
-    """vLLM ``SamplingParams`` for ``params``; the server builds its requests with this too."""
-    from vllm import SamplingParams
+def lora_slots(n_adapters: int) -> int:
+    """vLLM ``--max-loras`` for a bundle: one slot more than adapters, left empty. vLLM's
+    PyTorch LoRA ops (its CPU path) select each row's slot with index -1 for a base-model row,
+    which is the last slot: a base request batched with adapter requests got that adapter's
+    delta (seen on vllm-cpu 0.32). With the last slot never filled, -1 selects zeros."""
+    return n_adapters + 1
 
+
+def engine_args(info: BundleInfo, dtype: str | None = None, max_lora_rank: int | None = None, **overrides: Any) -> dict[str, Any]:
+    """vLLM engine arguments for a bundle (keyword arguments of ``LLM`` and ``AsyncEngineArgs``
+    alike): the model, its served name, context, dtype, the runner for its task, multi-LoRA
+    for adapter bundles, structured output. ``overrides`` (the recipe's ``serve`` section, the
+    bundle's recommended flags, the command line) win."""
+    import torch
+
+    classify = info.task == "classification"
+    args: dict[str, Any] = {
+        "model": str(info.path), "served_model_name": info.name, "dtype": dtype or info.dtype, "max_model_len": info.max_model_len,
+        "trust_remote_code": info.trust_remote_code, "runner": "pooling" if classify else "generate", "seed": 0,
+        "generation_config": "auto", "disable_log_stats": True,
+    }
+    if not classify:
+        from vllm.config import StructuredOutputsConfig
+
+        # no free whitespace in JSON output: a small model can otherwise fill max_tokens with newlines
+        args["structured_outputs_config"] = StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True)
+        if info.adapters:
+            args.update(enable_lora=True, max_lora_rank=max_lora_rank or int(info.meta.max_lora_rank or 16), max_loras=lora_slots(len(info.adapters)))
+    if not torch.cuda.is_available():
+        # vllm-cpu: compiling the graph doubles the start (55 s -> 26 s eager on the tiny model
+        # here) and pays off only on long jobs; pass enforce_eager=False to compile
+        args["enforce_eager"] = True
+    args.update({k: v for k, v in overrides.items() if v is not None})
+    return args
+
+
+def to_flags(args: dict[str, Any]) -> list[str]:
+    """Engine arguments as ``vllm serve`` flags (``{"tensor_parallel_size": 2}`` -> ``--tensor-parallel-size 2``)."""
+    out: list[str] = []
+    for key, value in args.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif value is not False and value is not None:
+            out += [flag, value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict | list) else str(value)]
+    return out
+
+
+def engine_arg_names() -> set[str] | None:
+    """vLLM's engine argument names (None when vLLM is not installed: nothing to check against)."""
+    if importlib.util.find_spec("vllm") is None:
+        return None
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    return {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+
+
+def check_serve_settings(overrides: dict[str, Any], engine: str) -> list[str]:
+    """Problems with a recipe's vLLM settings on this machine: unknown engine arguments (with the
+    name probably meant) and more parallel workers than devices."""
+    problems = []
+    names = engine_arg_names()
+    if names is not None:
+        for key in overrides:
+            if key not in names:
+                hint = difflib.get_close_matches(key, sorted(names), n=1)
+                problems.append(f"serve.engine_args.{key}: not a vLLM engine argument" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+    workers = 1
+    for key in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size"):
+        workers *= int(overrides.get(key, 1) or 1)
+    if workers > 1:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if engine == "hf":
+            problems.append(f"serve: tensor/pipeline/data parallelism ({workers} workers) needs the vllm engine, not hf")
+        elif gpus == 0:
+            problems.append(f"serve: tensor x pipeline x data parallel = {workers} workers, but this machine has no GPU (vLLM parallelism spreads a model over GPUs)")
+        elif workers > gpus:
+            problems.append(f"serve: tensor x pipeline x data parallel = {workers} workers, but this machine has {gpus} GPU(s)")
+    return problems
+
+
+def vllm_env(threads: int | None = None) -> None:
+    """vllm-cpu sizes its KV cache from VLLM_CPU_KVCACHE_SPACE (GiB); its default takes a large share of RAM."""
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    if threads:
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def sampling_params(params: Sampling, stop_ids: list[int], **extra: Any) -> Any:
+    """vLLM ``SamplingParams`` for ``params`` (structured output included); the server adds its
+    output kind with ``extra``."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    structured = None
+    if params.json_schema is not None:
+        structured = StructuredOutputsParams(json=params.json_schema)
+    elif params.json_object:
+        structured = StructuredOutputsParams(json_object=True)
     return SamplingParams(
-        n=params.n,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        max_tokens=params.max_tokens,
-        stop=list(params.stop) or None,
-        stop_token_ids=list(stop_ids),
-        seed=params.seed,
-        presence_penalty=params.presence_penalty,
-        frequency_penalty=params.frequency_penalty,
-        repetition_penalty=params.repetition_penalty,
-        logit_bias=dict(params.logit_bias) or None,
-        skip_special_tokens=True,
-        **extra,
+        n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens, stop=list(params.stop) or None,
+        stop_token_ids=[] if params.ignore_eos else list(stop_ids), ignore_eos=params.ignore_eos, seed=params.seed,
+        presence_penalty=params.presence_penalty, frequency_penalty=params.frequency_penalty, repetition_penalty=params.repetition_penalty,
+        logit_bias=dict(params.logit_bias) or None, logprobs=params.logprobs, prompt_logprobs=params.prompt_logprobs,
+        structured_outputs=structured, skip_special_tokens=True, **extra,
     )
+
+
+def token_logprob(entry: dict | None, token_id: int) -> TokenLogprob | None:
+    """vLLM's logprob entry for one position as nlpforge's (the chosen token first)."""
+    if entry is None:
+        return None
+    chosen = entry[token_id].logprob if token_id in entry else -math.inf
+    top = sorted(((t, lp.logprob) for t, lp in entry.items() if t != token_id), key=lambda x: -x[1])
+    return TokenLogprob(token_id, chosen, [(token_id, chosen), *top])
+
+
+def completion(o: Any, prompt_len: int, want_logprobs: bool) -> Completion:
+    """One vLLM ``CompletionOutput`` as a ``Completion`` (token ids keep a final stop token, as vLLM counts them)."""
+    lps = [token_logprob(e, t) for e, t in zip(o.logprobs, o.token_ids)] if want_logprobs and o.logprobs is not None else None
+    return Completion(text=o.text, token_ids=list(o.token_ids), finish_reason=o.finish_reason, prompt_tokens=prompt_len, index=o.index,
+                      logprobs=lps)  # type: ignore[arg-type]
 
 
 class VLLMEngine:
@@ -44,53 +159,27 @@ class VLLMEngine:
             from vllm import LLM
         except ImportError as exc:
             raise StageError(f"the vLLM engine needs vLLM: pip install 'nlpforge[cpu]' (CPU) or 'nlpforge[gpu]' (GPU), or use --engine hf ({exc})") from None
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        if threads:
-            os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
-            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        vllm_env(threads)
         self.info = info
-        self.task = info.task
-        self.stop_ids = info.stop_ids
         self.tok = load_tokenizer(info)
         self.max_length = info.max_length
-        opts: dict[str, Any] = {
-            "model": str(info.path),
-            "dtype": info.dtype,
-            "seed": 0,
-            "runner": "pooling" if info.task == "classification" else "generate",
-            "trust_remote_code": info.trust_remote_code,
-        }
-        if info.max_length:
-            opts["max_model_len"] = info.max_length
+        self.progress = False
+        args = engine_args(info, **llm_opts)
+        args.pop("disable_log_stats", None)
         if batch_size:
-            opts["max_num_seqs"] = batch_size
-        import torch
+            args.setdefault("max_num_seqs", batch_size)
+        self.llm = LLM(**args)
 
-        if not torch.cuda.is_available():
-            # vllm-cpu: compiling the graph doubles the start (55 s -> 26 s eager on the tiny model
-            # here) and pays off only on long jobs; pass enforce_eager=False to compile
-            opts["enforce_eager"] = True
-        opts.update(llm_opts)
-        self.llm = LLM(**opts)
+    @property
+    def task(self) -> str:
+        return self.info.task
 
     def _tokens(self, ids: list[list[int]]) -> list[dict]:
         return [{"prompt_token_ids": x} for x in ids]
 
-    def _completions(self, outputs: list[Any], prompts: list[list[int]]) -> list[list[Completion]]:
-        result = []
-        for out, p in zip(outputs, prompts):
-            choices = []
-            for c in out.outputs:
-                tokens = list(c.token_ids)
-                if tokens and tokens[-1] in self.stop_ids:
-                    tokens = tokens[:-1]  # as the HF engine: the stop token is not part of the answer
-                choices.append(Completion(text=c.text, token_ids=tokens, finish_reason="stop" if c.finish_reason == "stop" else "length", prompt_tokens=len(p)))
-            result.append(choices)
-        return result
-
     def _run(self, prompts: list[list[int]], params: Sampling) -> list[list[Completion]]:
-        outputs = self.llm.generate(self._tokens(prompts), sampling_params(params, self.stop_ids), use_tqdm=False)
-        return self._completions(outputs, prompts)
+        outputs = self.llm.generate(self._tokens(prompts), sampling_params(params, self.info.stop_ids), use_tqdm=False)
+        return [[completion(c, len(p), params.logprobs is not None) for c in out.outputs] for out, p in zip(outputs, prompts)]
 
     def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
         return [c[0] for c in self.chat_generate(conversations, Sampling(max_tokens=max_new_tokens))]
@@ -108,27 +197,26 @@ class VLLMEngine:
         limit = self.max_length or 10**9
         return [self.text_ids(t)[:limit] for t in texts]
 
+    def _prompt_logprobs(self, ids_list: list[list[int]]) -> list[Any]:
+        params = sampling_params(Sampling(max_tokens=1, prompt_logprobs=0), self.info.stop_ids)
+        return [out.prompt_logprobs or [] for out in self.llm.generate(self._tokens(ids_list), params, use_tqdm=False)]
+
     def perplexity(self, texts: list[str]) -> list[Perplexity]:
         """From vLLM's prompt logprobs (the logprob of each prompt token given those before it)."""
         ids_list = self.scoring_ids(texts)
-        params = sampling_params(Sampling(max_tokens=1), self.stop_ids, prompt_logprobs=0)
-        outputs = self.llm.generate(self._tokens(ids_list), params, use_tqdm=False)
         result = []
-        for ids, out in zip(ids_list, outputs):
-            lps = out.prompt_logprobs or []
+        for ids, lps in zip(ids_list, self._prompt_logprobs(ids_list)):
             nll = -sum(lps[i][ids[i]].logprob for i in range(1, len(ids)))
             n = len(ids) - 1
             result.append(Perplexity(nll=nll / n if n > 0 else 0.0, tokens=max(n, 0)))
         return result
 
     def nll(self, rows: list[dict]) -> tuple[float, int]:
-        params = sampling_params(Sampling(max_tokens=1), self.stop_ids, prompt_logprobs=0)
-        outputs = self.llm.generate(self._tokens([r["input_ids"] for r in rows]), params, use_tqdm=False)
         total, count = 0.0, 0
-        for r, out in zip(rows, outputs):
+        for r, lps in zip(rows, self._prompt_logprobs([r["input_ids"] for r in rows])):
             for i in range(1, len(r["input_ids"])):
                 if r["labels"][i] != -100:
-                    total -= out.prompt_logprobs[i][r["input_ids"][i]].logprob
+                    total -= lps[i][r["input_ids"][i]].logprob
                     count += 1
         return total, count
 
@@ -137,14 +225,16 @@ class VLLMEngine:
             raise ValueError("classify needs a classification bundle (nlpforge.json task: classification)")
         from vllm import PoolingParams
 
-        enc = classify_ids(self.tok, texts, self.info)
+        enc = classify_ids(self.tok, texts, self.info.max_length)
         # raw logits out (no activation): probabilities are computed by the shared helper
         outputs = self.llm.classify(self._tokens(enc), pooling_params=PoolingParams(use_activation=False), use_tqdm=False)
         return probs_from_logits([list(map(float, o.outputs.probs)) for o in outputs], self.info.multi_label)
 
     def close(self) -> None:
         engine = getattr(self.llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
         with contextlib.suppress(Exception):
-            engine.engine_core.shutdown()  # type: ignore[union-attr]
+            if core is not None:
+                core.shutdown()
         del self.llm
         gc.collect()

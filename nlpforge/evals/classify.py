@@ -1,9 +1,7 @@
 """The eval stage of a classification recipe: the tuned classifier on the held-out split,
-against the majority-class baseline. Writes ``eval/results.json`` and
-``eval/predictions.jsonl`` in the shape CONTRACTS.md fixes (eval's fairness and report read them).
-
-``classification_metrics`` is the one place the numbers are computed (scikit-learn); the
-integrator may point it at evals/metrics.py later without touching the callers."""
+through the engine layer that serves it, against the majority-class baseline, with fairness
+and a selectable decision threshold. Writes ``eval/results.json`` and ``eval/predictions.jsonl``
+(the report and fairness read them)."""
 
 from __future__ import annotations
 
@@ -12,35 +10,25 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from nlpforge.artifacts import EvalResults, PrepareMeta
 from nlpforge.console import log
-from nlpforge.data.chat import load_tokenizer
+from nlpforge.engines.base import decide
+from nlpforge.engines.bundle import BundleInfo
+from nlpforge.engines.hf import HFEngine
 from nlpforge.errors import RecipeError, StageError
+from nlpforge.evals.fairness import fairness_block
+from nlpforge.evals.gates import GateError, check_gates, gate_message
+from nlpforge.evals.metrics import classification_summary, threshold_for_fpr, threshold_for_precision
+from nlpforge.jsonl import read_jsonl, write_jsonl
+from nlpforge.models import load_tokenizer, load_tuned_classifier, set_threads
 from nlpforge.recipe import Recipe
-from nlpforge.runs import atomic_file, atomic_write_json
-from nlpforge.train.sft import read_jsonl, set_threads
-
-
-def classification_metrics(y_true: list, y_pred: list, labels: list[str], multi_label: bool, probs: list[list[float]] | None = None) -> dict[str, Any]:
-    """evals/metrics.py's full set (accuracy, P/R/F1 macro/micro/per class, confusion matrix, and
-    with ``probs`` ROC-AUC and ECE), plus the short names the train summary and CLI print."""
-    from nlpforge.evals.metrics import classification_metrics as full
-
-    m = full(y_true, y_pred, labels, probs)
-    return {**m, "macro_f1": m["f1_macro"], "micro_f1": m["f1_micro"], "macro_precision": m["precision_macro"], "macro_recall": m["recall_macro"], "samples": len(y_true)}
-
-
-def decide(probs: list[list[float]], labels: list[str], multi_label: bool, threshold: float | None) -> list:
-    """Predicted label(s) per row, the way served bundles decide (engines.base.decide)."""
-    from nlpforge.engines.base import decide as decide_one
-
-    return [decide_one(row, labels, multi_label, threshold) for row in probs]
 
 
 def majority_baseline(train_labels: list, y_true: list, labels: list[str], multi_label: bool) -> dict[str, Any]:
     """Always predict the most frequent training label (multi-label: the most frequent label set)."""
     key = Counter(json.dumps(sorted(x) if multi_label else x) for x in train_labels).most_common(1)[0][0]
     guess = json.loads(key)
-    m = classification_metrics(y_true, [guess] * len(y_true), labels, multi_label)
+    m = classification_summary(y_true, [guess] * len(y_true), labels)
     return {"prediction": guess, **{k: m[k] for k in ("accuracy", "macro_f1", "micro_f1", "macro_precision", "macro_recall", "samples")}}
 
 
@@ -50,8 +38,6 @@ def select_threshold(recipe: Recipe, y_true: list, probs: list[list[float]], lab
     cfg = recipe.eval.threshold
     if cfg is None:
         return None
-    from nlpforge.evals.metrics import threshold_for_fpr, threshold_for_precision
-
     positive = cfg.positive_label or recipe.eval.fairness.positive_label or labels[min(1, len(labels) - 1)]
     if positive not in labels:
         raise RecipeError(f"eval.threshold.positive_label: {positive!r} is not a label of this data (labels: {', '.join(labels)})")
@@ -67,54 +53,28 @@ def select_threshold(recipe: Recipe, y_true: list, probs: list[list[float]], lab
     return {"positive_label": positive, "target": target, **{key: round(float(v), 6) for key, v in point.items()}}
 
 
-def engine_for(model: Any, tok: Any, labels: list[str], multi_label: bool, max_length: int, batch_size: int) -> Any:
-    """The tuned classifier behind the shared engine layer (engines.hf), so eval's probabilities
-    are computed by the code that serves and scores the exported bundle."""
-    from nlpforge.engines.base import BundleInfo, Sampling
-    from nlpforge.engines.hf import HFEngine
-
-    engine = HFEngine(model, tok, [], batch_size)
-    engine.task = "classification"
-    engine.info = BundleInfo(
-        path=Path("."), meta={}, task="classification", stop_ids=[], defaults=Sampling(), labels=labels, multi_label=multi_label, threshold=None, max_length=max_length, dtype="float32"
-    )
-    engine.max_length = max_length
-    return engine
-
-
 def run_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> dict[str, Any]:
-    from nlpforge.evals.fairness import fairness_block
-    from nlpforge.evals.gates import GateError, check_gates, gate_message
-    from nlpforge.train.classify import load_tuned_classifier
-
     set_threads(recipe.train.threads)
-    meta = json.loads((prepared / "meta.json").read_text())
-    labels, multi = meta["labels"], meta["multi_label"]
+    meta = PrepareMeta.read(prepared)
+    labels, multi = meta.labels, meta.multi_label
     tok = load_tokenizer(recipe, require_template=False)
     rows = read_jsonl(prepared / "eval.jsonl")
     log(f"eval: classifier on {len(rows)} held-out rows")
-    model = load_tuned_classifier(recipe, adapter, labels, multi, "float32").eval()
-    engine = engine_for(model, tok, labels, multi, recipe.model.max_length, recipe.eval.batch_size)
-    engine.progress = True
+    model = load_tuned_classifier(recipe, adapter, labels, multi, "float32")
+    # the tuned classifier behind the shared engine layer: eval's probabilities are computed by the code that serves the bundle
+    engine = HFEngine.from_model(model, tok, BundleInfo.for_model("classification", labels=labels, multi_label=multi, max_length=recipe.model.max_length),
+                                 recipe.eval.batch_size)
     texts = [r[recipe.data.text_field] for r in rows]
     probs = engine.classify(texts)
     y_true = [r["label"] for r in rows]
     selected = select_threshold(recipe, y_true, probs, labels, multi)
     threshold = selected["threshold"] if selected else (recipe.train.threshold if multi else None)
-    preds = decide(probs, labels, multi, threshold)
-    metrics = classification_metrics(y_true, preds, labels, multi, probs)
-    train_labels = [r["label"] for r in read_jsonl(prepared / "train.jsonl")]
-    majority = majority_baseline(train_labels, y_true, labels, multi)
+    preds = [decide(p, labels, multi, threshold) for p in probs]
+    metrics = classification_summary(y_true, preds, labels, probs)
+    majority = majority_baseline([r["label"] for r in read_jsonl(prepared / "train.jsonl")], y_true, labels, multi)
     results: dict[str, Any] = {
-        "task": "classification",
-        "labels": labels,
-        "multi_label": multi,
-        "threshold": threshold,
-        "threshold_selection": selected,
-        "metrics": metrics,
-        "majority": majority,
-        "per_label": metrics["per_class"],
-        "text_field": recipe.data.text_field,
+        "task": "classification", "labels": labels, "multi_label": multi, "threshold": threshold, "threshold_selection": selected,
+        "metrics": metrics, "majority": majority, "per_label": metrics["per_class"], "text_field": recipe.data.text_field,
     }
     skip = {"input_ids", "label_ids", "source"}
     pred_rows = []
@@ -133,10 +93,8 @@ def run_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> di
     results["tuned"] = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     results["gates"] = check_gates(recipe.eval.gates, results)
     results["passed"] = all(g["passed"] for g in results["gates"])
-    with atomic_file(out_dir / "predictions.jsonl") as f:
-        for line in pred_rows:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    atomic_write_json(out_dir / "results.json", results)
+    write_jsonl(out_dir / "predictions.jsonl", pred_rows)
+    EvalResults.model_validate(results).write(out_dir)
     if recipe.eval.report:
         from nlpforge.evals.report import write_report
 

@@ -18,6 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from nlpforge.engines import load_engine
+from nlpforge.errors import DataError
+
 PredictProba = Callable[[list[str]], list[list[float]]]
 
 # Pairs swapped both ways, whole words, case kept. Short on purpose: extend per domain via term_pairs.
@@ -84,8 +87,6 @@ def fairness_from_predictions(rows: list[dict], group_fields: Sequence[str], pos
     out = {}
     for field in group_fields:
         if not any(field in r for r in rows):
-            from nlpforge.errors import DataError
-
             raise DataError(f"eval.fairness: group field '{field}' is in no prediction row (fields: {', '.join(sorted(rows[0])) if rows else 'none'})")
         out[field] = group_metrics([r["label"] for r in rows], [r["pred"] for r in rows], [r.get(field) for r in rows], positive)
     return {"groups": out}
@@ -188,10 +189,8 @@ def counterfactual_flips(
 def bundle_predict_proba(bundle: Path, batch_size: int = 32) -> tuple[PredictProba, list[str]]:
     """``predict_proba`` of a classification bundle through the shared engine layer (softmax, or
     sigmoid when multi-label), and its labels."""
-    from nlpforge.engines import load_engine
-
     engine = load_engine(bundle, "hf", batch_size=batch_size)
-    return engine.classify, list(engine.info.labels)  # type: ignore[attr-defined]
+    return engine.classify, list(engine.info.labels)
 
 
 def fairness_block(rows: list[dict], labels: Sequence[str], cfg: Any, predict_proba: PredictProba | None = None, text_field: str = "text") -> dict[str, Any]:

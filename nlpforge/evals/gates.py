@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from nlpforge.artifacts import EvalResults
 from nlpforge.errors import RecipeError, StageError
 from nlpforge.recipe import GateConfig
 
@@ -51,10 +52,8 @@ def gate_message(rows: list[dict[str, Any]]) -> str:
 
 def assert_gates_passed(results_path: Path) -> None:
     """Refuse to export a run whose eval recorded a failed gate."""
-    import json
-
     if not results_path.is_file():
         return
-    rows = json.loads(results_path.read_text(encoding="utf-8")).get("gates", [])
+    rows = [g.model_dump() for g in EvalResults.read(results_path).gates]
     if any(not r["passed"] for r in rows):
         raise GateError(gate_message(rows))

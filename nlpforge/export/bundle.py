@@ -1,5 +1,5 @@
 """Export: merge the LoRA adapter, write a vLLM-ready bundle, and check the train/serve
-contract on it before anyone serves it (DESIGN.md, contract 1).
+contract on it before anyone serves it (docs/architecture.md).
 
 The bundle holds safetensors weights, the tokenizer with its chat template, a
 ``generation_config.json`` whose EOS list holds the template's end-of-turn token (so the
@@ -18,31 +18,24 @@ from peft import PeftModel
 from transformers import AutoConfig
 
 from nlpforge import __version__
+from nlpforge.artifacts import BundleMeta, EvalResults, Manifest, PrepareMeta, ServeFlags
+from nlpforge.atomic import atomic_dir
 from nlpforge.console import log
-from nlpforge.data.chat import load_tokenizer, prompt_ids, render
+from nlpforge.data.chat import prompt_ids, render
+from nlpforge.engines.vllm import to_flags
 from nlpforge.errors import ContractError
+from nlpforge.jsonl import read_jsonl
+from nlpforge.models import load_base_as_trained, load_tokenizer, set_threads, torch_dtype
 from nlpforge.recipe import Recipe
-from nlpforge.runs import atomic_dir, now, package_versions
-from nlpforge.train.sft import DTYPES, load_base_as_trained, read_jsonl, set_threads
-
-BUNDLE_META = "nlpforge.json"
+from nlpforge.runs import now, package_versions
 
 
-def lineage(recipe: Recipe, manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a bundle came from (DESIGN.md contract 3): recipe hash, raw inputs, every stage's
-    output hashes, seed and package versions; written into every bundle's nlpforge.json."""
-    return {
-        "recipe_sha256": manifest.get("recipe", {}).get("sha256"),
-        "inputs": manifest.get("inputs", {}),
-        "stages": {s: e.get("outputs", {}) for s, e in manifest.get("stages", {}).items()},
-        "seed": recipe.seed,
-        "packages": package_versions(),
-    }
-
-
-def serve_args(recipe: Recipe, dtype: str, max_model_len: int) -> list[str]:
-    """vLLM flags for this bundle; `nlpforge serve` and the printed `vllm serve` use the same."""
-    return ["--served-model-name", recipe.name, "--max-model-len", str(max_model_len), "--dtype", dtype, "--generation-config", "auto"]
+def serve_flags(recipe: Recipe, dtype: str, max_model_len: int, served_name: str) -> ServeFlags:
+    """What the bundle recommends for serving: the recipe's ``serve`` section, and the vLLM flags
+    (`nlpforge serve --engine vllm-server` and the printed `vllm serve` use the same)."""
+    args = ["--served-model-name", served_name, "--max-model-len", str(max_model_len), "--dtype", dtype, "--generation-config", "auto"]
+    args += to_flags({k: v for k, v in recipe.serve.vllm_overrides().items() if k != "max_model_len"})
+    return ServeFlags(**recipe.serve.model_dump(), vllm_args=args)
 
 
 def resolve_bundle_args(bundle: Path, args: list[str]) -> list[str]:
@@ -58,7 +51,7 @@ def vllm_serve_command(bundle: Path, args: list[str]) -> str:
 def _merge_checked(recipe: Recipe, adapter: Path, rows: list[dict]) -> Any:
     """Merge in float32, then compare merged logits with base+adapter logits."""
     peft_model = PeftModel.from_pretrained(load_base_as_trained(recipe, "float32"), str(adapter)).eval()
-    ids = [torch.tensor([r["input_ids"]], device=peft_model.device) for r in rows]
+    ids = [torch.tensor([r["input_ids"][: recipe.model.max_length]], device=peft_model.device) for r in rows]
     before = [peft_model(input_ids=x).logits for x in ids]
     merged = peft_model.merge_and_unload().eval()
     diff = max(float((merged(input_ids=x).logits - b).abs().max()) for x, b in zip(ids, before))
@@ -76,12 +69,15 @@ def _write_greedy_default(path: Path) -> None:
     path.write_text(json.dumps(gen, indent=2) + "\n", encoding="utf-8")
 
 
-def check_contract(bundle: Path, rows: list[dict], stop_ids: list[int], eot_id: int, max_model_len: int) -> dict[str, Any]:
-    """Re-load the written bundle as a server would and check it renders the training ids."""
+def check_contract(bundle: Path, rows: list[dict], stop_ids: list[int], eot_id: int | None, max_model_len: int) -> dict[str, Any]:
+    """Re-load the written bundle as a server would and check it renders the training ids (chat
+    rows) and stops where training stopped."""
     from transformers import AutoTokenizer, GenerationConfig
 
     tok = AutoTokenizer.from_pretrained(bundle)
     for r in rows:
+        if "messages" not in r:  # text runs: no template to check
+            continue
         ids, _ = render(tok, r["messages"])
         if ids != r["input_ids"]:
             raise ContractError(f"{bundle}: the bundle's tokenizer renders {r.get('source')} to different ids than training did")
@@ -90,8 +86,9 @@ def check_contract(bundle: Path, rows: list[dict], stop_ids: list[int], eot_id: 
             raise ContractError(f"{bundle}: the generation prompt of {r.get('source')} is not a prefix of its training ids")
     gen = GenerationConfig.from_pretrained(bundle)
     eos = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
-    if eot_id not in eos:
-        raise ContractError(f"{bundle}/generation_config.json: eos_token_id {eos} lacks the end-of-turn id {eot_id}; the served model would not stop")
+    for stop in [eot_id] if eot_id is not None else stop_ids:
+        if stop not in eos:
+            raise ContractError(f"{bundle}/generation_config.json: eos_token_id {eos} lacks the end-of-turn id {stop}; the served model would not stop")
     config = AutoConfig.from_pretrained(bundle)
     limit = getattr(config, "max_position_embeddings", None)
     if limit is not None and max_model_len > limit:
@@ -99,13 +96,12 @@ def check_contract(bundle: Path, rows: list[dict], stop_ids: list[int], eot_id: 
     return {"samples_checked": len(rows), "stop_token_ids": stop_ids, "max_model_len": max_model_len}
 
 
-def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, manifest: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, manifest: Manifest, out_dir: Path) -> dict[str, Any]:
     cfg = recipe.export
     set_threads(recipe.train.threads)
-    tok = load_tokenizer(recipe)
-    meta = json.loads((prepared / "meta.json").read_text())
-    eot_id, eos_id = meta["end_of_turn_id"], meta["eos_token_id"]
-    stop_ids = list(dict.fromkeys([eot_id, eos_id]))
+    meta = PrepareMeta.read(prepared)
+    tok = load_tokenizer(recipe, require_template=meta.format != "text")
+    stop_ids = meta.stop_ids
     rows = read_jsonl(prepared / "eval.jsonl")[: cfg.check_samples]
     dtype = cfg.dtype or recipe.model.dtype
     max_model_len = recipe.serve.max_model_len or recipe.model.max_length
@@ -117,7 +113,7 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
 
         check_adapter(adapter, cfg.max_lora_rank)  # refuse before writing anything
         model = load_base_as_trained(recipe, "float32")  # the bundle holds the base the adapter was trained on; the adapter goes beside it
-    model = model.to(DTYPES[dtype])
+    model = model.to(torch_dtype(dtype))
     model.config.eos_token_id = stop_ids
     model.config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = stop_ids
@@ -128,60 +124,47 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
         model.generation_config.temperature = cfg.temperature
         model.generation_config.top_p = cfg.top_p
 
-    eval_results = json.loads((eval_dir / "results.json").read_text()) if (eval_dir / "results.json").is_file() else {}
-    args = serve_args(recipe, dtype, max_model_len)
-    served_name = recipe.name
-    if cfg.format == "adapter":  # `model: NAME` picks the tuned adapter, `NAME-base` the base
-        served_name = f"{recipe.name}-base"
-        args = [served_name if a == recipe.name else a for a in args]
+    results = EvalResults.read(eval_dir) if EvalResults.path_in(eval_dir).is_file() else None
+    # adapter bundles: `model: NAME` picks the tuned adapter, `NAME-base` the base
+    served_name = f"{recipe.name}-base" if cfg.format == "adapter" else recipe.name
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         if cfg.temperature == 0:
             _write_greedy_default(tmp / "generation_config.json")
-        contract = check_contract(tmp, rows, stop_ids, eot_id, max_model_len)
-        bundle_meta = {
-            "name": served_name,
-            "created": now(),
-            "nlpforge_version": __version__,
-            "base_model": recipe.model.path,
-            "dtype": dtype,
-            "merged": True,
+        contract = check_contract(tmp, rows, stop_ids, meta.end_of_turn_id, max_model_len)
+        bundle_meta = BundleMeta(
+            name=served_name, task="chat", created=now(), nlpforge_version=__version__, base_model=recipe.model.path, dtype=dtype, merged=True,
             # QLoRA: the base is the NF4 weights dequantized, not the original checkpoint
-            "base_weights": "nf4-dequantized" if recipe.peft.method == "qlora" else "original",
-            "end_of_turn_token": meta["end_of_turn_token"],
-            "stop_token_ids": stop_ids,
-            "max_model_len": max_model_len,
-            "merge_max_abs_diff": merge_diff,
-            "contract": contract,
-            "serve": {"engine": recipe.serve.engine, "vllm_args": args},
-            "eval": {k: v for k, v in eval_results.items() if k in ("base", "tuned", "delta")},
-            "lineage": lineage(recipe, manifest),
-        }
-        (tmp / BUNDLE_META).write_text(json.dumps(bundle_meta, indent=2) + "\n", encoding="utf-8")
+            base_weights="nf4-dequantized" if recipe.peft.method == "qlora" else "original",
+            end_of_turn_token=meta.end_of_turn_token or meta.eos_token, stop_token_ids=stop_ids, max_model_len=max_model_len, merge_max_abs_diff=merge_diff,
+            contract=contract, serve=serve_flags(recipe, dtype, max_model_len, served_name), eval=results.summary() if results else {},
+            lineage=manifest.lineage(recipe.seed, package_versions()),
+        )
+        bundle_meta.write(tmp)
         if cfg.format == "adapter":
             from nlpforge.export.adapters import add_adapter
 
-            bundle_meta["merged"] = False
-            (tmp / BUNDLE_META).write_text(json.dumps(bundle_meta, indent=2) + "\n", encoding="utf-8")
+            bundle_meta.merged = False
+            bundle_meta.write(tmp)
             add_adapter(tmp, recipe.name, adapter, cfg.max_lora_rank)
-            bundle_meta = json.loads((tmp / BUNDLE_META).read_text(encoding="utf-8"))
+            bundle_meta = BundleMeta.read(tmp)
         (tmp / "README.md").write_text(model_card(recipe, bundle_meta), encoding="utf-8")
     return {"bundle": str(out_dir), "merge_max_abs_diff": merge_diff, "samples_checked": contract["samples_checked"]}
 
 
-def model_card(recipe: Recipe, meta: dict[str, Any]) -> str:
-    ev = meta.get("eval", {})
+def model_card(recipe: Recipe, meta: BundleMeta) -> str:
+    ev = meta.eval
     rows = "\n".join(
         f"| {k} | {ev.get('base', {}).get(k, '-')} | {ev['tuned'].get(k)} |" for k in ("loss", "perplexity", "exact_match", "stopped")
     ) if "tuned" in ev else "| (no eval) | | |"
     method = {"qlora": "QLoRA (LoRA on an NF4 4-bit base)", "lora": "LoRA"}.get(recipe.peft.method, recipe.peft.method)
-    if meta.get("merged", True):
+    if meta.merged:
         how = "merged into the base weights"
     else:
-        names = ", ".join(f"`{n}`" for n in meta.get("adapters", {}))
+        names = ", ".join(f"`{n}`" for n in meta.adapters)
         how = f"kept as a separate adapter ({names} in `adapters/`) beside the base weights, for vLLM multi-LoRA"
-    if meta.get("base_weights") == "nf4-dequantized":
+    if meta.base_weights == "nf4-dequantized":
         how += " (the base weights are the NF4-quantized ones dequantized: what the adapter was trained against)"
     return f"""# {recipe.name}
 
@@ -196,8 +179,8 @@ Fine-tuned from `{recipe.model.path}` with {method} (r={recipe.peft.r}, alpha={r
 ## Serve
 
     nlpforge serve {{this folder}}
-    {vllm_serve_command(Path('.'), meta['serve']['vllm_args'])}
+    {vllm_serve_command(Path('.'), meta.serve.vllm_args)}
 
-Stops on `{meta['end_of_turn_token']}` (ids {meta['stop_token_ids']} in `generation_config.json`).
-Lineage (recipe hash, input and artifact hashes, package versions, seed) is in `{BUNDLE_META}`.
+Stops on `{meta.end_of_turn_token}` (ids {meta.stop_token_ids} in `generation_config.json`).
+Lineage (recipe hash, input and artifact hashes, package versions, seed) is in `{BundleMeta.FILE}`.
 """

@@ -7,7 +7,9 @@ Layout of the registry folder (``$NLPFORGE_REGISTRY``, default ``./registry``)::
     NAME/stages.json    {"production": "v2", "staging": "v1"}, rewritten atomically
 
 ``resolve("NAME@production")``, ``resolve("NAME@v2")`` and ``resolve("NAME@latest")`` give
-the bundle folder; anything else is a path and passes through (CONTRACTS.md).
+the bundle folder; anything else is a path and passes through. A bundle is checked in full
+(``engines.bundle.read_bundle``) before it is registered; a broken entry already in a registry
+is listed with its error instead of breaking the listing of the others.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from nlpforge.artifacts import ArtifactError, BundleMeta
+from nlpforge.atomic import atomic_dir, atomic_write_json
+from nlpforge.engines.bundle import read_bundle
 from nlpforge.errors import StageError
-from nlpforge.runs import atomic_dir, atomic_write_json, hash_path, now
+from nlpforge.runs import hash_path, now
 
 REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)@(?P<tag>[A-Za-z0-9._-]+)$")
 VERSION = re.compile(r"^v(\d+)$")
@@ -39,7 +44,15 @@ def versions(name: str, root: Path | None = None) -> list[str]:
 
 def stages(name: str, root: Path | None = None) -> dict[str, str]:
     path = registry_root(root) / name / "stages.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StageError(f"{path}: not valid JSON ({exc}); it maps stages to versions, e.g. {{\"production\": \"v2\"}}") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise StageError(f"{path}: expected an object of stage -> version, e.g. {{\"production\": \"v2\"}}")
+    return data
 
 
 def resolve(ref: str, root: Path | None = None) -> Path:
@@ -68,12 +81,11 @@ def resolve(ref: str, root: Path | None = None) -> Path:
 
 
 def register(bundle: Path, name: str | None = None, root: Path | None = None) -> tuple[str, str]:
-    """Copy a bundle in as the next version (never overwriting one); returns (name, version)."""
-    meta_file = bundle / "nlpforge.json"
-    if not meta_file.is_file():
-        raise StageError(f"{bundle}: not an nlpforge bundle (no nlpforge.json)")
-    meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    name = name or meta.get("name") or bundle.name
+    """Check a bundle in full and copy it in as the next version (never overwriting one); returns (name, version)."""
+    if not BundleMeta.path_in(bundle).is_file():
+        raise StageError(f"{bundle}: not an nlpforge bundle (no {BundleMeta.FILE}); export one with `nlpforge export RECIPE`")
+    meta = read_bundle(bundle).meta
+    name = name or meta.name or bundle.name
     if not REF.match(f"{name}@x"):
         raise StageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
     have = versions(name, root)
@@ -103,14 +115,27 @@ def promote(ref: str, stage: str, root: Path | None = None) -> dict[str, str]:
 
 
 def describe(name: str, root: Path | None = None) -> list[dict[str, Any]]:
-    st = stages(name, root)
+    """One row per version; a version whose files are broken gets ``error`` instead of failing the listing."""
+    try:
+        st = stages(name, root)
+    except StageError as exc:
+        st = {}
+        stage_error: str | None = str(exc)
+    else:
+        stage_error = None
     rows = []
     for v in versions(name, root):
         folder = registry_root(root) / name / v
-        meta = json.loads((folder / "nlpforge.json").read_text(encoding="utf-8"))
-        reg = json.loads((folder / "registry.json").read_text(encoding="utf-8")) if (folder / "registry.json").is_file() else {}
-        rows.append({"name": name, "version": v, "stages": [s for s, ver in st.items() if ver == v], "registered": reg.get("registered"),
-                     "task": meta.get("task", "chat"), "base_model": meta.get("base_model"), "eval": meta.get("eval", {}), "path": str(folder)})
+        row: dict[str, Any] = {"name": name, "version": v, "stages": [s for s, ver in st.items() if ver == v], "registered": None, "task": None,
+                               "base_model": None, "eval": {}, "path": str(folder), "error": stage_error}
+        try:
+            meta = BundleMeta.read(folder)
+            row.update(task=meta.task, base_model=meta.base_model, eval=meta.eval)
+            reg = json.loads((folder / "registry.json").read_text(encoding="utf-8")) if (folder / "registry.json").is_file() else {}
+            row["registered"] = reg.get("registered") if isinstance(reg, dict) else None
+        except (ArtifactError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            row["error"] = str(exc)
+        rows.append(row)
     return rows
 
 

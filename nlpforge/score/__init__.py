@@ -1,5 +1,5 @@
 """Offline batch scoring: generate, chat, classify, perplexity and factuality over large
-files, and OpenAI batch files, through the shared engine layer (DESIGN.md, contract 2)."""
+files, and OpenAI batch files, through the shared engine layer (docs/architecture.md)."""
 
 from nlpforge.score.runner import ScoreJob, run_score
 

@@ -1,4 +1,5 @@
-"""Streaming input (JSONL, CSV, Parquet, via nlpforge.corpus.readers) and output writers.
+"""Streaming input (JSONL, JSON, CSV, Parquet, via nlpforge.corpus.readers, whose one
+notion of a record both counts and reads the rows) and output writers.
 
 Output parts are always JSONL (appendable, one row per line); the final file is written in
 the format its suffix names, streamed part by part."""
@@ -10,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from nlpforge.corpus.readers import READERS, RawDoc
+from nlpforge.atomic import atomic_file
+from nlpforge.corpus.readers import RawDoc, count_file, read_file
 from nlpforge.errors import DataError
-from nlpforge.runs import atomic_file
+from nlpforge.jsonl import iter_jsonl
 
 INPUT_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 OUTPUT_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -35,36 +37,17 @@ def output_kind(path: Path) -> str:
 
 
 def read_input(path: Path) -> Iterator[RawDoc]:
-    """Every input record in order, unparseable ones included (with their reason)."""
-    return READERS[input_kind(path)](path, "text")
+    """Every input record in order, unparseable ones included (with their reason); an
+    unreadable file is a DataError naming it."""
+    input_kind(path)
+    return read_file(path, "text")
 
 
 def count_rows(path: Path) -> int | None:
-    """Rows in the input for the progress bar's total and ETA: Parquet from its footer, line
-    files by counting newlines (CSV with quoted newlines is over-counted; ETA only)."""
-    kind = input_kind(path)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows
-    if kind == "json":
-        return None
-    n = 0
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            n += block.count(b"\n")
-    return max(n - 1, 0) if kind == "csv" else n
-
-
-def dumps(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, default=str)
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    """Rows :func:`read_input` will yield, for the progress bar's total and ETA (None for a
+    JSON file, which only a full parse could count)."""
+    input_kind(path)
+    return count_file(path)
 
 
 def _cell(v: Any) -> Any:

@@ -27,10 +27,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from nlpforge import console as con
+from nlpforge.atomic import atomic_file, atomic_write_json
 from nlpforge.corpus.readers import RawDoc
 from nlpforge.engines import BundleInfo, Engine, load_engine, read_bundle
 from nlpforge.errors import DataError, StageError
-from nlpforge.runs import atomic_file, atomic_write_json, now
+from nlpforge.export.registry import resolve
+from nlpforge.jsonl import dumps, iter_jsonl
+from nlpforge.runs import now
 from nlpforge.score import io
 from nlpforge.score.tasks import TASK_CLASSES, RowError, ScoreOptions
 from nlpforge.score.tasks import Task as ScoreTask
@@ -82,14 +85,8 @@ class ScoreJob:
 
 
 def resolve_model(ref: str) -> Path:
-    """A bundle path, or NAME@STAGE / NAME@VERSION through the model registry when installed."""
-    try:
-        from nlpforge.export.registry import resolve  # the serve helper's registry (CONTRACTS.md)
-    except ImportError:
-        if "@" in ref and not Path(ref).exists():
-            raise StageError(f"--model {ref}: NAME@STAGE refs need the model registry (nlpforge.export.registry), which this install lacks; give a bundle folder") from None
-        return Path(ref)
-    return Path(resolve(ref))
+    """A bundle path, or NAME@STAGE / NAME@VERSION through the model registry."""
+    return resolve(ref)
 
 
 class RateColumn(ProgressColumn):
@@ -204,7 +201,7 @@ def _open_engine(job: ScoreJob, info: BundleInfo) -> Engine:
     if job.dtype:
         opts["dtype"] = job.dtype
     engine = load_engine(info, job.engine, **opts)
-    engine.progress = False  # type: ignore[attr-defined]  # the scoring bar is the one live display
+    engine.progress = False  # the scoring bar is the one live display
     return engine
 
 
@@ -218,6 +215,7 @@ def run_score(job: ScoreJob) -> dict[str, Any]:
     info = _check_model(job)
     if job.task == "factuality":
         make_task(job, None)  # a missing factuality module is reported before anything is written
+    total = io.count_rows(job.input)  # reads the input once: an unreadable file fails here, before anything is written
     fp = job.fingerprint()
     if job.fresh:
         shutil.rmtree(job.parts, ignore_errors=True)
@@ -238,7 +236,6 @@ def run_score(job: ScoreJob) -> dict[str, Any]:
     if done:
         con.log(f"score: resuming, {len(done)} chunks ({sum(e['rows'] for e in done.values())} rows) already done in {job.parts}")
 
-    total = io.count_rows(job.input)
     if total is not None and job.num_shards > 1:
         total = len(range(job.shard_index, total, job.num_shards))
     task: ScoreTask | None = None
@@ -284,16 +281,16 @@ def _score_chunk(job: ScoreJob, task: ScoreTask, c: int, rows: list[tuple[int, R
             else:
                 rejects.append({"row": i, "source": doc.source, "reason": err.reason, "detail": err.detail, "record": doc.record if doc.record is not None else doc.raw.rstrip("\n")})
     if items:
-        added = task.run(items, [rows[k][1].record for k in where])  # type: ignore[misc]
-        for k, fields in zip(where, added):
-            results[k] = task.output(rows[k][1].record, fields)  # type: ignore[arg-type]
+        records = [rows[k][1].record or {} for k in where]
+        for k, record, fields in zip(where, records, task.run(items, records)):
+            results[k] = task.output(record, fields)
     with atomic_file(job.parts / f"part-{c:06d}.jsonl") as f:
         for r in results:
             if r is not None:
-                f.write(io.dumps(r) + "\n")
+                f.write(dumps(r) + "\n")
     with atomic_file(job.parts / f"rejects-{c:06d}.jsonl") as f:
         for r in rejects:
-            f.write(io.dumps(r) + "\n")
+            f.write(dumps(r) + "\n")
     return {"chunk": c, "rows": len(rows), "written": sum(r is not None for r in results), "rejected": len(rejects), "at": now()}
 
 
@@ -303,10 +300,10 @@ def _finish(job: ScoreJob, fp: dict, done: dict[int, dict], scored_now: int, sec
     reject_parts = [job.parts / f"rejects-{c:06d}.jsonl" for c in chunks]
     summary = Summary(job.task)
     for p in parts:
-        for row in io.iter_jsonl(p):
+        for row in iter_jsonl(p):
             summary.add(row)
     for p in reject_parts:
-        for row in io.iter_jsonl(p):
+        for row in iter_jsonl(p):
             summary.rejected[row["reason"]] += 1
     io.write_output(job.output, parts)
     with atomic_file(job.rejects_path, "wb") as out:

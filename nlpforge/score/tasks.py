@@ -12,13 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from nlpforge.data.chat import prompt_ids, text_content
+from nlpforge.data.chat import check_messages, prompt_ids
 from nlpforge.engines import Engine, Sampling
 from nlpforge.engines.base import decide
 from nlpforge.errors import StageError
 
 TASKS = ("generate", "chat", "classify", "perplexity", "factuality")
-ROLES = {"system", "user", "assistant", "tool", "developer"}
 
 
 class RowError(Exception):
@@ -61,24 +60,16 @@ def parse_messages(value: Any, field: str) -> list[dict]:
     """A conversation: a list of {role, content}, or its JSON text (CSV cells), or a plain string (one user turn)."""
     if isinstance(value, str):
         stripped = value.strip()
-        if stripped.startswith("["):
-            try:
-                value = json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                raise RowError("invalid_messages", f"{field!r} looks like JSON but does not parse: {exc.msg}") from None
-        else:
+        if not stripped.startswith("["):
             return [{"role": "user", "content": value}]
-    if not isinstance(value, list) or not value:
-        raise RowError("invalid_messages", f"{field!r} must be a non-empty list of {{role, content}} messages or a string")
-    out = []
-    for i, m in enumerate(value):
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str | list):
-            raise RowError("invalid_messages", f"{field}[{i}] must be {{role: one of {sorted(ROLES)}, content: str}}, got {str(m)[:80]}")
         try:
-            out.append({"role": m["role"], "content": text_content(m["content"])})
-        except ValueError as exc:
-            raise RowError("invalid_messages", f"{field}[{i}].{exc}") from None
-    return out
+            value = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise RowError("invalid_messages", f"{field!r} looks like JSON but does not parse: {exc.msg}") from None
+    try:
+        return check_messages(value, field)
+    except ValueError as exc:
+        raise RowError("invalid_messages", str(exc)) from None
 
 
 class Task:
@@ -87,8 +78,14 @@ class Task:
     added: tuple[str, ...] = ()
 
     def __init__(self, engine: Engine | None, opts: ScoreOptions):
-        self.engine = engine
+        self._engine = engine
         self.opts = opts
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise StageError(f"--task {self.name} needs --model BUNDLE")
+        return self._engine
 
     def prepare(self, record: dict) -> Any:
         raise NotImplementedError
@@ -110,12 +107,12 @@ class _Generation(Task):
 
     @property
     def params(self) -> Sampling:
-        return self.opts.sampling or self.engine.info.defaults  # type: ignore[union-attr]
+        return self.opts.sampling or self.engine.info.defaults
 
-    def _check_length(self, ids: list[int]) -> list[int]:
-        limit = self.engine.max_length  # type: ignore[union-attr]
-        if limit and len(ids) + self.params.max_tokens > limit:
-            raise RowError("too_long", f"prompt of {len(ids)} tokens + max_tokens {self.params.max_tokens} exceeds the model's context of {limit}")
+    def check_length(self, ids: list[int], params: Sampling) -> list[int]:
+        limit = self.engine.max_length
+        if limit and len(ids) + params.max_tokens > limit:
+            raise RowError("too_long", f"prompt of {len(ids)} tokens + max_tokens {params.max_tokens} exceeds the model's context of {limit}")
         return ids
 
     def _fields(self, choices: list) -> dict:
@@ -131,11 +128,11 @@ class GenerateTask(_Generation):
     def prepare(self, record: dict) -> str:
         field = self.opts.text_field or "text"
         prompt = _template(self.opts.prompt_template, record) if self.opts.prompt_template else _text(record, field)
-        self._check_length(self.engine.text_ids(prompt))  # type: ignore[union-attr]
+        self.check_length(self.engine.text_ids(prompt), self.params)
         return prompt
 
     def run(self, items: list[str], records: list[dict]) -> list[dict]:
-        return [self._fields(c) for c in self.engine.generate(items, self.params)]  # type: ignore[union-attr]
+        return [self._fields(c) for c in self.engine.generate(items, self.params)]
 
 
 class ChatTask(_Generation):
@@ -153,11 +150,11 @@ class ChatTask(_Generation):
             messages = messages[:-1]  # a logged answer: regenerate the last assistant turn
             if not messages:
                 raise RowError("invalid_messages", f"{field!r} holds only an assistant turn")
-        self._check_length(prompt_ids(self.engine.tok, messages))  # type: ignore[union-attr]
+        self.check_length(prompt_ids(self.engine.tok, messages), self.params)
         return messages
 
     def run(self, items: list[list[dict]], records: list[dict]) -> list[dict]:
-        return [self._fields(c) for c in self.engine.chat_generate(items, self.params)]  # type: ignore[union-attr]
+        return [self._fields(c) for c in self.engine.chat_generate(items, self.params)]
 
 
 class ClassifyTask(Task):
@@ -168,9 +165,8 @@ class ClassifyTask(Task):
         return _text(record, self.opts.text_field or "text")
 
     def run(self, items: list[str], records: list[dict]) -> list[dict]:
-        info = self.engine.info  # type: ignore[union-attr]
-        probs = self.engine.classify(items)  # type: ignore[union-attr]
-        return [{"pred": decide(p, info.labels, info.multi_label, info.threshold), "probs": [round(x, 6) for x in p]} for p in probs]
+        info = self.engine.info
+        return [{"pred": decide(p, info.labels, info.multi_label, info.threshold), "probs": [round(x, 6) for x in p]} for p in self.engine.classify(items)]
 
 
 class PerplexityTask(Task):
@@ -179,16 +175,16 @@ class PerplexityTask(Task):
 
     def prepare(self, record: dict) -> str:
         text = _text(record, self.opts.text_field or "text")
-        if len(self.engine.scoring_ids([text])[0]) < 2:  # type: ignore[union-attr]
+        if len(self.engine.scoring_ids([text])[0]) < 2:
             raise RowError("too_short", "perplexity needs at least 2 tokens")
         return text
 
     def run(self, items: list[str], records: list[dict]) -> list[dict]:
-        return [{"perplexity": p.perplexity, "nll": p.nll, "tokens": p.tokens} for p in self.engine.perplexity(items)]  # type: ignore[union-attr]
+        return [{"perplexity": p.perplexity, "nll": p.nll, "tokens": p.tokens} for p in self.engine.perplexity(items)]
 
 
 class FactualityTask(Task):
-    """Model-free hallucination scores from nlpforge.evals.factuality (the eval helper's module)."""
+    """Model-free hallucination scores from nlpforge.evals.factuality."""
 
     name = "factuality"
     needs_engine = False
@@ -196,11 +192,8 @@ class FactualityTask(Task):
 
     def __init__(self, engine: Engine | None, opts: ScoreOptions):
         super().__init__(engine, opts)
-        try:
-            module = importlib.import_module("nlpforge.evals.factuality")
-            self.score_records = module.score_records
-        except (ImportError, AttributeError):
-            raise StageError("--task factuality needs nlpforge.evals.factuality.score_records (the model-free factuality metrics), which this install lacks") from None
+        # imported here: spaCy and the scorer load only for this task
+        self.score_records = importlib.import_module("nlpforge.evals.factuality").score_records
 
     def prepare(self, record: dict) -> dict:
         fields = [self.opts.source_field, self.opts.output_field] + ([self.opts.reference_field] if self.opts.reference_field else [])

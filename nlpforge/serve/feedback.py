@@ -3,8 +3,10 @@
 The server records its chat completions (prompt messages and answers) in a SQLite file in
 the feedback folder, so that ``POST /v1/feedback {id, rating|preferred}`` stores the feedback
 *with the request*, also for a completion served before a restart or by another worker
-process: one JSONL line per feedback under the feedback folder. ``nlpforge feedback export``
-turns those lines into KTO or DPO datasets in TRL's conversational shapes (CONTRACTS.md).
+process: one JSONL line per feedback under the feedback folder, an audit trail that is only
+ever appended to. Feedback given again on the same completion choice is a new revision: the
+line records it, and the last revision is the one that counts, so ``nlpforge feedback export``
+turns each completion choice into training rows once (KTO or DPO, in TRL's conversational shapes).
 With ``redact`` (the server's ``--redact-pii``), nothing is written to disk unredacted:
 message contents, answers, preferred answers and comments pass through it first, the way
 the clean stage redacts a training corpus, so the exported data matches what training saw.
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nlpforge.errors import DataError
-from nlpforge.runs import atomic_file, now
+from nlpforge.jsonl import iter_jsonl, write_jsonl
+from nlpforge.runs import now
 
 FEEDBACK_FILE = "feedback.jsonl"
 COMPLETIONS_DB = "completions.sqlite"
@@ -43,6 +46,7 @@ class FeedbackStore:
         self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
         self._db.execute("PRAGMA synchronous=NORMAL")  # a power cut may lose the last completions, never corrupt the file
         self._db.execute("CREATE TABLE IF NOT EXISTS completions (id TEXT PRIMARY KEY, model TEXT, messages TEXT, answers TEXT, created TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS revisions (id TEXT, choice INTEGER, revision INTEGER, PRIMARY KEY (id, choice))")
         self._inserts = 0
 
     def _clean(self, text: str | None) -> str | None:
@@ -58,20 +62,24 @@ class FeedbackStore:
             if self._inserts % min(1000, self.limit) == 0:  # trim now and then, not on every request
                 self._db.execute("DELETE FROM completions WHERE rowid <= (SELECT MAX(rowid) FROM completions) - ?", (self.limit,))
 
-    def add(self, fb: Any) -> bool:
-        """Append one feedback line joined with its request; False if the request is unknown."""
+    def add(self, fb: Any) -> int | None:
+        """Append one feedback line joined with its request; its revision number (1 for the first
+        feedback on this completion choice), or None if the request is unknown."""
         with self._lock:
             found = self._db.execute("SELECT model, messages, answers FROM completions WHERE id = ?", (fb.id,)).fetchone()
             if found is None:
-                return False
+                return None
             model, messages, answers = found[0], json.loads(found[1]), json.loads(found[2])
             if fb.choice >= len(answers):
-                return False
-            line = {"id": fb.id, "received": now(), "model": model, "prompt": messages, "answer": answers[fb.choice],
-                    "choice": fb.choice, "rating": fb.rating, "preferred": self._clean(fb.preferred), "comment": self._clean(fb.comment)}
+                return None
+            prev = self._db.execute("SELECT revision FROM revisions WHERE id = ? AND choice = ?", (fb.id, fb.choice)).fetchone()
+            revision = (prev[0] if prev else 0) + 1
+            line = {"id": fb.id, "received": now(), "model": model, "prompt": messages, "answer": answers[fb.choice], "choice": fb.choice,
+                    "revision": revision, "rating": fb.rating, "preferred": self._clean(fb.preferred), "comment": self._clean(fb.comment)}
             with open(self.path, "a", encoding="utf-8") as f:  # one short line per write: appends do not interleave
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
-        return True
+            self._db.execute("INSERT OR REPLACE INTO revisions VALUES (?, ?, ?)", (fb.id, fb.choice, revision))
+        return revision
 
     def close(self) -> None:
         with self._lock:
@@ -79,21 +87,16 @@ class FeedbackStore:
 
 
 def read_feedback(folder: Path) -> list[dict[str, Any]]:
+    """The feedback lines, the last revision of each completion choice only (in first-seen order)."""
     path = folder / FEEDBACK_FILE if folder.is_dir() else folder
     if not path.is_file():
         raise DataError(f"{path}: no feedback file (the server writes {FEEDBACK_FILE} under its --feedback-dir)")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), list) or not isinstance(row.get("answer"), str):
-            raise DataError(f"{path}:{n}: a feedback line needs `prompt` (list of messages) and `answer` (string)")
-        rows.append(row)
-    return rows
+    latest: dict[tuple, dict[str, Any]] = {}
+    for n, row in enumerate(iter_jsonl(path), 1):
+        if not isinstance(row.get("prompt"), list) or not isinstance(row.get("answer"), str):
+            raise DataError(f"{path}: feedback line {n} needs `prompt` (list of messages) and `answer` (string)")
+        latest[(row.get("id"), row.get("choice", 0))] = row  # dict order: first seen; value: the last revision
+    return list(latest.values())
 
 
 def _assistant(text: str) -> list[dict[str, str]]:
@@ -134,8 +137,4 @@ def to_dpo(rows: list[dict]) -> list[dict]:
 
 def export_feedback(folder: Path, kind: Literal["kto", "dpo"], out: Path) -> int:
     rows = read_feedback(folder)
-    data = to_kto(rows) if kind == "kto" else to_dpo(rows)
-    with atomic_file(out) as f:
-        for d in data:
-            f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    return len(data)
+    return write_jsonl(out, to_kto(rows) if kind == "kto" else to_dpo(rows))

@@ -13,6 +13,7 @@ from typing import Any
 
 from nlpforge.models import resolve_model_path
 from nlpforge.recipe import Recipe
+from nlpforge.tasks import task_for
 
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -27,7 +28,7 @@ def model_report(recipe: Recipe) -> dict[str, Any]:
 
     path = resolve_model_path(recipe.model.path)
     config = AutoConfig.from_pretrained(path, trust_remote_code=recipe.model.trust_remote_code)
-    classify = recipe.train.task == "classification"
+    classify = task_for(recipe).model_kind == "classifier"
     if classify:
         config.num_labels = 2
     with init_empty_weights():

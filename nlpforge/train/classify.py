@@ -5,42 +5,23 @@ per-label sigmoid (BCE), both optionally weighted by inverse class frequency."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from peft import PeftModel, get_peft_model
-from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedModel, Trainer, set_seed
+from peft import get_peft_model
+from transformers import DataCollatorWithPadding, PreTrainedModel, Trainer, set_seed
 
-from nlpforge.data.chat import load_tokenizer
+from nlpforge.artifacts import PrepareMeta
+from nlpforge.engines.base import decide
 from nlpforge.errors import DataError, StageError
-from nlpforge.models import resolve_model_path
+from nlpforge.evals.metrics import classification_summary
+from nlpforge.jsonl import read_jsonl
+from nlpforge.models import load_classifier, load_tokenizer, resolve_model_path, set_threads
 from nlpforge.recipe import Recipe
-from nlpforge.train.common import callbacks, training_args
+from nlpforge.train.common import callbacks, finish, training_args
 from nlpforge.train.peft_methods import peft_config
-from nlpforge.train.sft import DTYPES, finish, read_jsonl, set_threads
-
-
-def load_classifier(recipe: Recipe, labels: list[str], multi_label: bool, dtype: str | None = None) -> PreTrainedModel:
-    path = resolve_model_path(recipe.model.path)
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            path,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={lab: i for i, lab in enumerate(labels)},
-            problem_type="multi_label_classification" if multi_label else "single_label_classification",
-            dtype=DTYPES[dtype or recipe.model.dtype],
-            trust_remote_code=recipe.model.trust_remote_code,
-        )
-    except (OSError, ValueError) as exc:
-        raise StageError(f"model.path: cannot load a sequence classifier from {recipe.model.path!r}: {exc}") from None
-
-
-def load_tuned_classifier(recipe: Recipe, adapter: Path, labels: list[str], multi_label: bool, dtype: str | None = None) -> PreTrainedModel:
-    return PeftModel.from_pretrained(load_classifier(recipe, labels, multi_label, dtype), str(adapter)).merge_and_unload()
 
 
 def head_modules(model: PreTrainedModel) -> list[str]:
@@ -51,9 +32,9 @@ def head_modules(model: PreTrainedModel) -> list[str]:
     return names
 
 
-def class_weights(meta: dict[str, Any], n_rows: int) -> torch.Tensor:
-    counts = np.array([meta["label_counts"][lab] for lab in meta["labels"]], dtype=np.float64)
-    if meta["multi_label"]:
+def class_weights(meta: PrepareMeta, n_rows: int) -> torch.Tensor:
+    counts = np.array([meta.label_counts[lab] for lab in meta.labels], dtype=np.float64)
+    if meta.multi_label:
         return torch.tensor((n_rows - counts) / np.maximum(counts, 1), dtype=torch.float32)  # BCE pos_weight
     return torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)  # sklearn's "balanced"
 
@@ -69,15 +50,13 @@ def loss_function(weights: torch.Tensor | None, multi_label: bool) -> Any:
     return compute
 
 
-def metrics_function(meta: dict[str, Any], threshold: float) -> Any:
-    from nlpforge.evals.classify import classification_metrics, decide
-
+def metrics_function(meta: PrepareMeta, threshold: float) -> Any:
     def compute(pred: Any) -> dict[str, float]:
         logits = torch.tensor(pred.predictions)
-        probs = torch.sigmoid(logits) if meta["multi_label"] else torch.softmax(logits, -1)
-        y_pred = decide(probs.tolist(), meta["labels"], meta["multi_label"], threshold)
-        y_true = [[lab for lab, v in zip(meta["labels"], row) if v] for row in pred.label_ids] if meta["multi_label"] else [meta["labels"][i] for i in pred.label_ids]
-        m = classification_metrics(y_true, y_pred, meta["labels"], meta["multi_label"])
+        probs = torch.sigmoid(logits) if meta.multi_label else torch.softmax(logits, -1)
+        y_pred = [decide(row, meta.labels, meta.multi_label, threshold) for row in probs.tolist()]
+        y_true = [[lab for lab, v in zip(meta.labels, row) if v] for row in pred.label_ids] if meta.multi_label else [meta.labels[i] for i in pred.label_ids]
+        m = classification_summary(y_true, y_pred, meta.labels)
         return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
 
     return compute
@@ -87,7 +66,7 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     cfg = recipe.train
     set_threads(cfg.threads)
     tok = load_tokenizer(recipe, require_template=False)
-    meta = json.loads((prepared / "meta.json").read_text())
+    meta = PrepareMeta.read(prepared)
 
     def rows(split: str) -> list[dict]:
         return [{"input_ids": r["input_ids"], "labels": r["label_ids"]} for r in read_jsonl(prepared / f"{split}.jsonl")]
@@ -99,7 +78,7 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     if recipe.peft.method == "qlora":
         raise StageError("peft.method=qlora is for causal LMs here; use lora for classification")
     set_seed(recipe.seed)
-    model = load_classifier(recipe, meta["labels"], meta["multi_label"])
+    model = load_classifier(recipe, meta.labels, meta.multi_label)
     model = get_peft_model(model, peft_config(recipe, "SEQ_CLS", modules_to_save=head_modules(model), tokenizer_path=resolve_model_path(recipe.model.path)))
     trainable, total = model.get_nb_trainable_parameters()
     weights = class_weights(meta, len(train_rows)) if cfg.class_weights else None
@@ -110,9 +89,9 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
         train_dataset=train_rows,
         eval_dataset=eval_rows or None,
         data_collator=DataCollatorWithPadding(tok),
-        compute_loss_func=loss_function(weights, meta["multi_label"]),
+        compute_loss_func=loss_function(weights, meta.multi_label),
         compute_metrics=metrics_function(meta, cfg.threshold) if eval_rows else None,
         callbacks=callbacks(recipe, out_dir, bool(eval_rows)),
     )
-    extra = {"trainable_params": trainable, "total_params": total, "labels": len(meta["labels"]), "multi_label": meta["multi_label"], "class_weights": cfg.class_weights}
+    extra = {"trainable_params": trainable, "total_params": total, "labels": len(meta.labels), "multi_label": meta.multi_label, "class_weights": cfg.class_weights}
     return finish(trainer, model, tok, recipe, out_dir, len(train_rows), None, extra)

@@ -5,6 +5,7 @@ and writing the adapter atomically."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,10 @@ import torch
 from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from nlpforge.atomic import atomic_dir, atomic_write_json
+from nlpforge.console import log
 from nlpforge.recipe import Recipe
+from nlpforge.train.launch import is_main_process
 
 
 class JsonlLog(TrainerCallback):
@@ -32,8 +36,6 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     """The newest checkpoint that was fully written. A kill during a save can leave a
     checkpoint folder without ``trainer_state.json`` (written last); such a folder is
     moved aside rather than resumed from."""
-    from nlpforge.train.launch import is_main_process
-
     if not is_main_process():  # data-parallel workers only read; the main process renames
         done = sorted((p for p in ckpt_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()), key=lambda p: int(p.name.split("-")[1]))
         return str(done[-1]) if done else None
@@ -106,3 +108,37 @@ def best_checkpoint_summary(trainer: Any) -> dict[str, Any]:
     if not state.best_model_checkpoint:
         return {}
     return {"best_checkpoint": Path(state.best_model_checkpoint).name, "best_metric": state.best_metric}
+
+
+def finish(trainer: Any, model: Any, tok: Any, recipe: Recipe, out_dir: Path, n_rows: int, collator: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """Train (resuming from the last complete checkpoint), save the adapter, write the summary."""
+    last = last_complete_checkpoint(out_dir / "checkpoints")
+    if last:
+        log(f"[yellow]train: resuming from {last}[/yellow]")
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=last)
+    seconds = time.time() - start
+    final_eval = {k: round(v, 6) if isinstance(v, float) else v for k, v in trainer.evaluate().items()} if trainer.eval_dataset is not None else None
+    if not trainer.is_world_process_zero():
+        return {}
+    with atomic_dir(out_dir / "adapter") as tmp:
+        trainer.model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+    summary = {
+        "train_loss": round(result.training_loss, 4),
+        "steps": result.global_step,
+        "resumed_from": Path(last).name if last else None,
+        **extra,
+        "train_rows": n_rows,
+        "seconds": round(seconds, 1),
+        "processes": trainer.args.world_size,
+    }
+    if collator is not None and collator.slots:
+        summary.update(
+            tokens_seen=collator.real, padding_share=round(1 - collator.real / collator.slots, 4), tokens_per_second=round(collator.real / max(seconds, 1e-9), 1)
+        )
+    summary.update(best_checkpoint_summary(trainer))
+    if final_eval is not None:
+        summary["eval"] = final_eval  # the saved adapter's scores (the best checkpoint's with early stopping)
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary

@@ -6,7 +6,6 @@ loaded, with what to change."""
 from __future__ import annotations
 
 import importlib.metadata
-from typing import Any
 
 import torch
 from peft import IA3Config, LoraConfig, PeftConfig, PromptTuningConfig
@@ -33,18 +32,6 @@ def check_qlora_available() -> None:
     if not torch.cuda.is_available() and Version(version) < Version(BNB_MIN_CPU):
         raise StageError(f"peft.method=qlora on a CPU needs bitsandbytes>={BNB_MIN_CPU} (CPU 4-bit kernels); {version} is installed: pip install 'nlpforge[qlora]', "
                          "or use peft.method: lora on a CPU")
-
-
-def quantization_config(recipe: Recipe) -> Any:
-    """4-bit NF4 with double quantisation, computing in the recipe's dtype (QLoRA paper)."""
-    from transformers import BitsAndBytesConfig
-
-    from nlpforge.train.sft import DTYPES
-
-    check_qlora_available()
-    return BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=DTYPES[recipe.model.dtype]
-    )
 
 
 def peft_config(recipe: Recipe, task_type: str, modules_to_save: list[str] | None = None, tokenizer_path: str | None = None) -> PeftConfig:

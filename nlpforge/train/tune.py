@@ -14,10 +14,13 @@ from typing import Any
 
 import yaml
 
+from nlpforge.atomic import atomic_write_json, atomic_write_text
 from nlpforge.console import log
 from nlpforge.errors import RecipeError
+from nlpforge.pipeline import run_pipeline
 from nlpforge.recipe import Recipe, load_recipe
-from nlpforge.runs import RunDir, atomic_write_json, atomic_write_text
+from nlpforge.runs import RunDir
+from nlpforge.tasks import task_for
 
 TUNABLE_SECTIONS = ("train", "peft")
 
@@ -33,9 +36,6 @@ def suggest(trial: Any, key: str, spec: Any) -> Any:
 
 def run_tune(recipe: Recipe, recipe_path: Path, run: RunDir, trials: int, overrides: list[str]) -> dict[str, Any]:
     import optuna
-
-    from nlpforge.pipeline import run_pipeline
-    from nlpforge.train.run import run_train
 
     tune = recipe.tune
     if tune is None or not tune.params:
@@ -54,7 +54,7 @@ def run_tune(recipe: Recipe, recipe_path: Path, run: RunDir, trials: int, overri
         values = {k: suggest(trial, k, spec) for k, spec in tune.params.items()}
         r = load_recipe(recipe_path, [*base, *(f"{k}={json.dumps(v)}" for k, v in values.items())])
         log(f"tune: trial {trial.number}: {values}")
-        summary = run_train(r, run.stage_dir("prepare"), out_dir / f"trial-{trial.number}")
+        summary = task_for(r).train(r, run.stage_dir("prepare"), out_dir / f"trial-{trial.number}")
         metrics = summary.get("eval", {})
         if tune.metric not in metrics:
             raise RecipeError(f"tune.metric={tune.metric!r} is not among the evaluation metrics {sorted(metrics)}")

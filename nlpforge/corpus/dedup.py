@@ -1,0 +1,75 @@
+"""Dedup, the only corpus-wide state of the clean stage: exact (a content hash), C4's
+repeated sentence spans, and near-duplicates (MinHash LSH). Under Ray Data these indexes are
+global (shuffles); everything before them is per-document."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from datasketch import MinHash, MinHashLSH
+
+from nlpforge.corpus.normalize import normalize_text
+
+_WORD = re.compile(r"\w+")
+
+
+def exact_key(record: dict, text: str, fields: tuple[str, ...]) -> str:
+    """What two records must share to be exact duplicates: their message lists (chat,
+    preference, kto), else the text and the label (text, classification)."""
+    content = [record[f] for f in fields] if fields else [text, record.get("label")]
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+class NearDuplicates:
+    """MinHash LSH over word n-gram sets (datatrove/FineWeb parameters by default)."""
+
+    def __init__(self, threshold: float, ngram: int, bands: int, rows: int):
+        self.ngram, self.num_perm = ngram, bands * rows
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=self.num_perm, params=(bands, rows))
+        self.sources: dict[str, MinHash] = {}
+
+    def signature(self, text: str) -> MinHash:
+        words = _WORD.findall(text.lower())
+        grams = {" ".join(words[i : i + self.ngram]) for i in range(max(1, len(words) - self.ngram + 1))}
+        m = MinHash(num_perm=self.num_perm)
+        m.update_batch([g.encode() for g in grams])
+        return m
+
+    def seen(self, source: str, text: str) -> tuple[str, float] | None:
+        """The earlier document this one nearly duplicates (and the estimated Jaccard), else
+        record it and return None."""
+        m = self.signature(text)
+        for other in self.lsh.query(m):
+            return other, m.jaccard(self.sources[other])
+        self.lsh.insert(source, m)
+        self.sources[source] = m
+        return None
+
+
+class SentenceSpans:
+    """C4's sentence dedup: every run of ``n`` consecutive sentences is kept only where it
+    first occurs in the corpus; later copies are cut out of their documents."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, set()
+
+    def __call__(self, text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
+        sents = [text[a:b] for a, b in spans]
+        drop = [False] * len(sents)
+        for i in range(len(sents) - self.n + 1):
+            key = hashlib.sha256("\x00".join(" ".join(s.lower().split()) for s in sents[i : i + self.n]).encode()).digest()
+            if key in self.seen:
+                drop[i : i + self.n] = [True] * self.n
+            else:
+                self.seen.add(key)
+        if not any(drop):
+            return text, 0
+        pieces, pos = [], 0
+        for (a, b), d in zip(spans, drop):
+            if d:
+                pieces.append(text[pos:a])
+                pos = b
+        pieces.append(text[pos:])
+        return normalize_text("".join(pieces)), sum(drop)

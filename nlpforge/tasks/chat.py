@@ -1,0 +1,75 @@
+"""Supervised fine-tuning of a causal LM: on conversations (formats messages, alpaca, sharegpt,
+which clean already turned into messages) with loss on the assistant turns and their
+end-of-turn token, or on documents (format text: continued pretraining, loss on every token)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nlpforge.artifacts import PrepareMeta
+from nlpforge.atomic import atomic_file
+from nlpforge.console import track
+from nlpforge.data.chat import chat_meta, write_chat_rows
+from nlpforge.data.splits import read_corpus, split_and_weight
+from nlpforge.errors import DataError
+from nlpforge.jsonl import write_jsonl
+from nlpforge.models import load_tokenizer
+from nlpforge.recipe import Recipe
+from nlpforge.tasks.base import TrainingTask
+
+
+class ChatSFT(TrainingTask):
+    name = "sft"
+    formats = ("messages", "alpaca", "sharegpt")
+
+    def prepare(self, recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
+        tok = load_tokenizer(recipe)
+        splits = split_and_weight(recipe, read_corpus(corpus))
+        eot_ids: set[int] = set()
+        stats: dict[str, dict[str, int]] = {"tokens": {}, "loss_tokens": {}, "rows": {}}
+        rejects = 0
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out_dir / "rejects.jsonl") as rej_f:
+            for split, items in splits.items():
+                with atomic_file(out_dir / f"{split}.jsonl") as f:
+                    st = write_chat_rows(tok, items, recipe.data.messages_field, recipe.model.max_length, f, rej_f, eot_ids, f"prepare {split}")
+                rejects += st["rejected"]
+                stats["rows"][split], stats["tokens"][split], stats["loss_tokens"][split] = st["rows"], st["tokens"], st["loss_tokens"]
+        meta = PrepareMeta(task="sft", format=recipe.data.format, **stats, rejected_too_long=rejects, **chat_meta(tok, eot_ids))
+        meta.write(out_dir)
+        return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "end_of_turn": meta.end_of_turn_token}
+
+    def train(self, recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
+        from nlpforge.train.sft import run_train
+
+        return run_train(recipe, prepared, out_dir)
+
+
+class TextSFT(ChatSFT):
+    """Continued pretraining: no template; every token carries loss, EOS closes each document
+    (so the model learns where documents end), long documents become several windows."""
+
+    formats = ("text",)
+    eval_outputs: ClassVar[tuple[str, ...]] = ("eval/results.json",)
+
+    def prepare(self, recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
+        tok = load_tokenizer(recipe, require_template=False)
+        if tok.eos_token_id is None:
+            raise DataError(f"{recipe.model.path}: the tokenizer has no eos token to end documents with")
+        field, window = recipe.data.text_field, recipe.model.max_length
+        stats: dict[str, dict[str, int]] = {"rows": {}, "tokens": {}}
+        for split, items in split_and_weight(recipe, read_corpus(corpus)).items():
+            out = []
+            for row in track(items, len(items), f"prepare {split}"):
+                ids = tok(row[field], add_special_tokens=True)["input_ids"] + [tok.eos_token_id]
+                out += [{"source": row.get("source"), "input_ids": ids[i : i + window], "labels": ids[i : i + window]} for i in range(0, len(ids), window) if len(ids[i : i + window]) > 1]
+            write_jsonl(out_dir / f"{split}.jsonl", out)
+            stats["rows"][split], stats["tokens"][split] = len(out), sum(len(r["input_ids"]) for r in out)
+        PrepareMeta(task="sft", format="text", **stats, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, eos_token=tok.eos_token).write(out_dir)
+        return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "train_tokens": stats["tokens"]["train"]}
+
+    def evaluate(self, recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> dict[str, Any]:
+        from nlpforge.evals.chat import run_text_eval
+
+        return run_text_eval(recipe, prepared, adapter, out_dir)
