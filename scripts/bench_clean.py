@@ -5,13 +5,17 @@
    rule families) with its spaCy pass, nlpforge's full clean (normalise + PII + quality +
    exact dedup), and datatrove's GopherQuality + GopherRepetition + C4Quality +
    FineWebQuality filters on the same documents.
-2. PII precision and recall per entity (exact character spans) on the labelled set of
-   scripts/make_pii_set.py, beside presidio-analyzer's pattern recognizers on the same
-   set, with both throughputs.
+2. PII precision, recall and F1 per entity (exact character spans) on two labelled sets: the
+   one of scripts/make_pii_set.py and the independent real-world set of
+   scripts/make_pii_realworld.py (its TEST seeds), for nlpforge's patterns, patterns + context
+   rules + gazetteers, + spaCy NER, + the NER `nlpforge pii train` fine-tuned (when --trained
+   exists), beside presidio-analyzer with pattern recognizers only and with its spaCy NER, all on
+   the same texts with their texts/s. Scoring is scripts/measure_pii.py's.
 
 Needs the bench extra: pip install -e ".[bench]"
 
     python scripts/bench_clean.py --mb 50
+    python scripts/bench_clean.py --skip-throughput --pii-texts 3000   # the PII tables only
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import spacy
@@ -36,7 +40,6 @@ import make_pii_set  # noqa: E402
 from nlpforge.console import set_quiet  # noqa: E402
 from nlpforge.corpus import quality  # noqa: E402
 from nlpforge.corpus.clean import run_clean  # noqa: E402
-from nlpforge.corpus.pii import ENTITIES, find_pii  # noqa: E402
 from nlpforge.recipe import CleanConfig, DataConfig  # noqa: E402
 
 SENTENCES = [
@@ -125,80 +128,94 @@ def bench_throughput(docs: list[str]) -> list[tuple[str, float, float, int]]:
     return rows
 
 
-def presidio_find(text: str, recognizers: list) -> set[tuple[int, int, str]]:
-    results = []
-    for rec in recognizers:
-        results += rec.analyze(text, rec.supported_entities, None)
-    # resolve overlaps as the analyzer does: keep the higher score, then the longer span
-    results.sort(key=lambda r: (-r.score, -(r.end - r.start)))
-    chosen: list = []
-    for r in results:
-        if r.score > 0 and not any(c.start < r.end and r.start < c.end for c in chosen):
-            chosen.append(r)
-    return {(r.start, r.end, r.entity_type) for r in chosen}
+def _records(rows: list[dict], prefix: str) -> list[dict]:
+    """make_pii_set rows in the record shape of make_pii_realworld (what measure_pii scores)."""
+    return [{"id": f"{prefix}-{i}", "text": r["text"], "spans": r["spans"], "negatives": r.get("negatives", [])} for i, r in enumerate(rows)]
 
 
-def score(rows: list[dict], find) -> tuple[dict[str, tuple[float, float, float]], float]:
-    tp, fp, fn = Counter(), Counter(), Counter()
-    start = time.perf_counter()
-    preds = [find(r["text"]) for r in rows]
-    seconds = time.perf_counter() - start
-    for r, pred in zip(rows, preds):
-        gold = {(s["start"], s["end"], s["entity"]) for s in r["spans"]}
-        for g in gold:
-            (tp if g in pred else fn)[g[2]] += 1
-        for p in pred - gold:
-            fp[p[2]] += 1
-    out = {}
-    for e in ENTITIES:
-        p = tp[e] / (tp[e] + fp[e]) if tp[e] + fp[e] else 0.0
-        rc = tp[e] / (tp[e] + fn[e]) if tp[e] + fn[e] else 0.0
-        out[e] = (p, rc, 2 * p * rc / (p + rc) if p + rc else 0.0)
-    return out, len(rows) / seconds
+def pii_detectors(trained: str | None) -> list[str]:
+    specs = ["nlpforge-patterns", "nlpforge-context=pii_detectors:context", "nlpforge-ensemble=pii_detectors:ensemble"]
+    if trained:
+        specs.append("nlpforge-trained=pii_detectors:ensemble_trained")
+    return [*specs, "presidio-patterns", "presidio-spacy"]
+
+
+def bench_pii(console: Console, name: str, records: list[dict], specs: list[str]) -> dict:
+    """Per-entity exact-span P/R/F1 of each detector on the same texts, with texts/s, using the
+    scoring of scripts/measure_pii.py."""
+    import measure_pii
+
+    texts = [r["text"] for r in records]
+    results: dict[str, dict] = {}
+    for spec in specs:
+        label, fn, supported = measure_pii.load_detector(spec, 0.0)
+        start = time.perf_counter()
+        preds = fn(texts)
+        seconds = time.perf_counter() - start
+        if supported is None:
+            supported = {measure_pii.canon(lab) for p in preds for _, _, lab in p if not measure_pii.canon(lab).startswith("OTHER:")}
+        res = measure_pii.score(records, preds, supported)
+        res["texts_per_s"] = len(texts) / seconds if seconds else float("inf")
+        results[label] = res
+    present = [e for e in measure_pii.GOLD_ENTITIES if any(res["entities"][e]["gold"] for res in results.values())]
+    t = Table(title=f"PII, exact spans: P / R / F1 per entity, {len(records)} texts ({name})")
+    t.add_column("entity")
+    t.add_column("gold", justify="right")
+    for label in results:
+        t.add_column(label, justify="right")
+
+    def cell(m: dict) -> str:
+        return " / ".join("–" if m[k] is None else f"{m[k]:.3f}" for k in ("p", "r", "f1"))
+
+    for e in present:
+        t.add_row(e, str(next(iter(results.values()))["entities"][e]["gold"]), *[cell(res["entities"][e]["exact"]) for res in results.values()])
+    t.add_row("overall (claimed entities)", "", *[cell(res["overall_supported"]["exact"]) for res in results.values()])
+    t.add_row("overall (all entities)", "", *[cell(res["overall_all"]["exact"]) for res in results.values()])
+    if any(res["negatives"]["total"] for res in results.values()):
+        t.add_row("hard negatives kept", "", *[f"{res['negatives']['keep_rate']:.3f}" for res in results.values()])
+    t.add_row("texts/s", "", *[f"{res['texts_per_s']:,.0f}" for res in results.values()])
+    console.print(t)
+    return results
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=50.0, help="size of the generated corpus")
-    ap.add_argument("--pii-texts", type=int, default=3000)
+    ap.add_argument("--pii-texts", type=int, default=3000, help="texts of the scripts/make_pii_set.py set")
     ap.add_argument("--seed", type=int, default=1, help="PII set seed (development used seed 0)")
+    ap.add_argument("--realworld", type=Path, help="JSONL from make_pii_realworld.py (default: built here from its TEST seeds)")
+    ap.add_argument("--realworld-per-seed", type=int, default=600, help="texts per TEST seed when built here")
+    ap.add_argument("--trained", default="/tmp/pii_ner", help="folder of `nlpforge pii train` (a column when it exists)")
+    ap.add_argument("--skip-throughput", action="store_true", help="only the PII tables")
     args = ap.parse_args()
     set_quiet(True)
-    console = Console()
+    console = Console(width=240)  # eight columns of P / R / F1: wider than a terminal default
 
-    docs = make_docs(args.mb)
-    t = Table(title=f"Throughput, one core, {len(docs)} docs, {sum(len(d.encode()) for d in docs) / 1e6:.1f} MB")
-    for col in ("pipeline", "docs/s", "MB/s", "kept"):
-        t.add_column(col, justify="right" if col != "pipeline" else "left")
-    for name, seconds, mb, kept in bench_throughput(docs):
-        t.add_row(name, f"{len(docs) / seconds:,.0f}", f"{mb / seconds:.2f}", f"{kept:,}")
-    console.print(t)
-
-    from presidio_analyzer.predefined_recognizers import (
-        CreditCardRecognizer,
-        DateRecognizer,
-        EmailRecognizer,
-        IbanRecognizer,
-        IpRecognizer,
-        PhoneRecognizer,
-        UrlRecognizer,
-        UsSsnRecognizer,
-    )
+    if not args.skip_throughput:
+        docs = make_docs(args.mb)
+        t = Table(title=f"Throughput, one core, {len(docs)} docs, {sum(len(d.encode()) for d in docs) / 1e6:.1f} MB")
+        for col in ("pipeline", "docs/s", "MB/s", "kept"):
+            t.add_column(col, justify="right" if col != "pipeline" else "left")
+        for name, seconds, mb, kept in bench_throughput(docs):
+            t.add_row(name, f"{len(docs) / seconds:,.0f}", f"{mb / seconds:.2f}", f"{kept:,}")
+        console.print(t)
 
     # tldextract (under presidio's URL recognizer) tries to download the public suffix list,
     # then falls back to its bundled copy; no network here, so silence the attempt
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
-    recognizers = [EmailRecognizer(), PhoneRecognizer(), CreditCardRecognizer(), IbanRecognizer(), IpRecognizer(), UrlRecognizer(), UsSsnRecognizer(), DateRecognizer()]
-    rows = make_pii_set.generate(args.pii_texts, args.seed)
-    ours, ours_rate = score(rows, lambda text: {(s.start, s.end, s.entity) for s in find_pii(text, ENTITIES)})
-    theirs, theirs_rate = score(rows, lambda text: presidio_find(text, recognizers))
-    t = Table(title=f"PII, exact spans, {len(rows)} labelled texts (scripts/make_pii_set.py, seed {args.seed})")
-    for col in ("entity", "nlpforge P", "nlpforge R", "nlpforge F1", "presidio P", "presidio R", "presidio F1"):
-        t.add_column(col, justify="right" if col != "entity" else "left")
-    for e in ENTITIES:
-        t.add_row(e, *[f"{x:.3f}" for x in ours[e]], *[f"{x:.3f}" for x in theirs[e]])
-    t.add_row("texts/s", f"{ours_rate:,.0f}", "", "", f"{theirs_rate:,.0f}", "", "")
-    console.print(t)
+    os.environ["NLPFORGE_PII_MODEL"] = args.trained
+    specs = pii_detectors(args.trained if Path(args.trained).is_dir() else None)
+    old = _records(make_pii_set.generate(args.pii_texts, args.seed), "set")
+    bench_pii(console, f"scripts/make_pii_set.py, seed {args.seed}; note: it counts times such as '5:32 pm' as negatives, HIPAA and the real-world set as dates", old, specs)
+    if args.realworld:
+        rw = [json.loads(line) for line in args.realworld.read_text().splitlines() if line.strip()]
+        name = str(args.realworld)
+    else:
+        import make_pii_realworld
+
+        rw = [r for seed in make_pii_realworld.TEST_SEEDS for r in make_pii_realworld.make_records(seed, args.realworld_per_seed)]
+        name = f"scripts/make_pii_realworld.py, TEST seeds {make_pii_realworld.TEST_SEEDS}"
+    bench_pii(console, name, rw, specs)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from nlpforge.engines.bundle import BundleInfo
 from nlpforge.engines.hf import HFEngine
 from nlpforge.errors import ContractError
 from nlpforge.evals.metrics import normalize_whitespace as normalize_answer
@@ -24,7 +25,7 @@ def test_engine_nll_is_the_models_own_loss(quickstart_run: Path) -> None:
     bundle = quickstart_run / "export"
     model, tok = AutoModelForCausalLM.from_pretrained(bundle), AutoTokenizer.from_pretrained(bundle)
     sample = rows(quickstart_run, 3)
-    total, count = HFEngine(model, tok, [3], batch_size=2).nll(sample)  # batched with padding
+    total, count = HFEngine.from_model(model, tok, BundleInfo.for_model("chat", [3]), batch_size=2).nll(sample)  # batched with padding
     ref_total, ref_count = 0.0, 0
     with torch.inference_mode():
         for r in sample:  # one at a time, no padding: transformers' mean loss times the token count
@@ -40,8 +41,8 @@ def test_engine_batched_generation_equals_one_by_one(quickstart_run: Path) -> No
     model, tok = AutoModelForCausalLM.from_pretrained(bundle), AutoTokenizer.from_pretrained(bundle)
     prompts = [r["messages"][:-1] for r in rows(quickstart_run, 6)]
     stops = json.loads((bundle / "generation_config.json").read_text())["eos_token_id"]
-    batched = HFEngine(model, tok, stops, batch_size=6).chat(prompts, 40)
-    single = HFEngine(model, tok, stops, batch_size=1).chat(prompts, 40)
+    batched = HFEngine.from_model(model, tok, BundleInfo.for_model("chat", stops), batch_size=6).chat(prompts, 40)
+    single = HFEngine.from_model(model, tok, BundleInfo.for_model("chat", stops), batch_size=1).chat(prompts, 40)
     assert [c.text for c in batched] == [c.text for c in single]
     assert all(c.finish_reason == "stop" and c.text for c in batched)
 

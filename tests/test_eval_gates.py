@@ -71,9 +71,12 @@ def test_failing_gate_fails_the_run_and_blocks_export(quickstart_run: Path, tiny
 
 
 def test_engine_scored_generation_matches_chat_and_samples(quickstart_run: Path) -> None:
+    """Eval's SelfCheck samples and token uncertainty: log-probs and entropies come with the answer of the one decoding loop."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from nlpforge.engines import Sampling
+    from nlpforge.engines.bundle import BundleInfo
     from nlpforge.engines.hf import HFEngine
 
     bundle = quickstart_run / "export"
@@ -81,17 +84,18 @@ def test_engine_scored_generation_matches_chat_and_samples(quickstart_run: Path)
     stops = json.loads((bundle / "generation_config.json").read_text())["eos_token_id"]
     rows = [json.loads(x) for x in (quickstart_run / "prepare/eval.jsonl").read_text().splitlines()[:3]]
     prompts = [r["messages"][:-1] for r in rows]
-    engine = HFEngine(model, tok, stops, batch_size=3)
-    greedy = engine.generate_scored(prompts, 32)
-    assert [g[0]["text"] for g in greedy] == [c.text for c in engine.chat(prompts, 32)]
+    engine = HFEngine.from_model(model, tok, BundleInfo.for_model("chat", stops), batch_size=3)
+    greedy = engine.chat_generate(prompts, Sampling(max_tokens=32, logprobs=0))
+    assert [g[0].text for g in greedy] == [c.text for c in engine.chat(prompts, 32)]
     g = greedy[0][0]
-    assert len(g["logprobs"]) == len(g["token_ids"]) == len(g["entropies"]) and all(lp <= 0 for lp in g["logprobs"])
+    assert g.logprobs is not None and g.entropies is not None
+    assert len(g.logprobs) == len(g.token_ids) == len(g.entropies) and all(lp.logprob <= 0 for lp in g.logprobs)
     with torch.inference_mode():  # the first token's log-probability, recomputed by hand
         from nlpforge.data.chat import prompt_ids
 
         ids = torch.tensor([prompt_ids(tok, prompts[0])])
-        ref = model(input_ids=ids).logits[0, -1].float().log_softmax(-1)[g["token_ids"][0]].item()
-    assert g["logprobs"][0] == pytest.approx(ref, abs=1e-4)
-    sampled = engine.generate_scored(prompts, 16, n=4, temperature=1.5, seed=1)
+        ref = model(input_ids=ids).logits[0, -1].float().log_softmax(-1)[g.token_ids[0]].item()
+    assert g.logprobs[0].logprob == pytest.approx(ref, abs=1e-4)
+    sampled = engine.chat_generate(prompts, Sampling(max_tokens=16, n=4, temperature=1.5, seed=1))
     assert [len(s) for s in sampled] == [4, 4, 4]
-    assert len({s["text"] for s in sampled[0]} | {s["text"] for s in sampled[1]}) > 2  # sampling varies
+    assert len({s.text for s in sampled[0]} | {s.text for s in sampled[1]}) > 2  # sampling varies

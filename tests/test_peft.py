@@ -104,6 +104,7 @@ def test_qlora_trains_on_nf4_and_exports_merged_into_the_dequantized_weights(tin
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from nlpforge.artifacts import Manifest
     from nlpforge.export.bundle import run_export
     from nlpforge.models import load_base
     from nlpforge.train.sft import build_model
@@ -113,7 +114,7 @@ def test_qlora_trains_on_nf4_and_exports_merged_into_the_dequantized_weights(tin
     summary = run_train(r, chat_prepared, tmp_path / "train")
     adapter = tmp_path / "train/adapter"
     assert summary["steps"] == 8 and json.loads((adapter / "adapter_config.json").read_text())["peft_type"] == "LORA"
-    run_export(r, chat_prepared, adapter, tmp_path / "eval", {}, tmp_path / "export")
+    run_export(r, chat_prepared, adapter, tmp_path / "eval", Manifest(), tmp_path / "export")
     bundle = tmp_path / "export"
     assert "quantization_config" not in json.loads((bundle / "config.json").read_text())  # plain weights vLLM loads as they are
     meta = json.loads((bundle / "nlpforge.json").read_text())

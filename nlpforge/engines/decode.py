@@ -91,6 +91,7 @@ class RowSampler(LogitsProcessor):
         self.prompt_seen: torch.Tensor | None = None
         self.bias: torch.Tensor | None = None
         self.generators = [None if r.params.greedy else row_generator(r.params.seed, r.index) for r in rows]
+        self.want_logprobs = any(r.params.logprobs is not None for r in rows)
 
     def _penalize(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         rows, vocab = scores.shape
@@ -116,33 +117,30 @@ class RowSampler(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         raw = scores.float()
         logits = self._penalize(input_ids, raw) if self.penalized else raw
-        chosen = torch.zeros(len(self.rows), dtype=torch.long)
-        want_lp = any(r.params.logprobs is not None for r in self.rows)
-        logp_raw = raw.log_softmax(-1) if want_lp else None
+        bad = (torch.isnan(logits) | torch.isposinf(logits)).any(-1) | ~torch.isfinite(logits).any(-1)
+        chosen = logits.argmax(-1)  # greedy rows: one batched argmax
+        logp_raw = raw.log_softmax(-1) if self.want_logprobs else None
         for r, row in enumerate(self.rows):
             if row.done:
                 continue
-            x = logits[r]
-            if not bool(torch.isfinite(x).any()) or bool(torch.isnan(x).any()):
-                row.out.error = "the model's next-token scores are not finite for this request (NaN or all -inf)"
+            if bad[r]:
+                row.out.error = "the model's next-token scores are not finite for this request (NaN or no finite score)"
+                chosen[r] = 0
                 continue
             g = self.generators[r]
-            if g is None:
-                tok = int(x.argmax())
-            else:
+            if g is not None:
                 p = row.params
-                probs = torch.softmax(x / p.temperature, -1)
+                probs = torch.softmax(logits[r] / p.temperature, -1)
                 if p.top_p < 1.0:
                     probs = _top_p(probs, p.top_p)
                 if not bool(torch.isfinite(probs).all()) or float(probs.sum()) <= 0:
                     row.out.error = f"sampling at temperature {p.temperature} gives no valid distribution for this request"
+                    chosen[r] = 0
                     continue
-                tok = int(torch.multinomial(probs, 1, generator=g))
-            chosen[r] = tok
-            if logp_raw is not None and row.out.logprobs is not None:
-                row.out.logprobs.append(top_logprob(logp_raw[r], tok, row.params.logprobs or 0))
-                assert row.out.entropies is not None
+                chosen[r] = int(torch.multinomial(probs, 1, generator=g))
+            if logp_raw is not None and row.out.logprobs is not None and row.out.entropies is not None:
                 lp = logp_raw[r]
+                row.out.logprobs.append(top_logprob(lp, int(chosen[r]), row.params.logprobs or 0))
                 row.out.entropies.append(float(-(lp.exp() * lp).nan_to_num().sum()))
         out = torch.full_like(raw, float("-inf"))
         out[torch.arange(len(self.rows)), chosen] = 0.0

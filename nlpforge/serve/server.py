@@ -22,7 +22,8 @@ from nlpforge.serve.state import ServerConfig
 def read_api_keys(key: str | None, key_file: Path | None) -> list[str]:
     """Keys from ``--api-key`` (or $NLPFORGE_API_KEY) and ``--api-key-file`` (one per line, # comments).
     An empty key is refused: it would start an open server while the operator meant a closed one."""
-    if key is not None and not key.strip():
+    if (key is not None and not key.strip()) or (key is None and os.environ.get("NLPFORGE_API_KEY") is not None and not os.environ["NLPFORGE_API_KEY"].strip()):
+        # (click reads an empty environment variable as unset: look at it directly)
         raise RecipeError("--api-key / NLPFORGE_API_KEY is set but empty: give a key, or unset it to serve without authentication")
     keys = [key.strip()] if key else []
     if key_file is not None:

@@ -11,14 +11,14 @@ from fastapi import APIRouter, Depends
 from nlpforge.engines.base import GenOut, Sampling
 from nlpforge.serve import protocol as P
 from nlpforge.serve.middleware import OpenAIRoute
-from nlpforge.serve.routes import ERRORS, server
+from nlpforge.serve.routes import json_response, responses, server
 from nlpforge.serve.state import Server
 from nlpforge.serve.streaming import SSEResponse, sse, streamed
 
 router = APIRouter(route_class=OpenAIRoute)
 
 
-@router.post("/v1/chat/completions", response_model=P.ChatCompletion, responses=ERRORS)
+@router.post("/v1/chat/completions", response_model=None, responses=responses(P.ChatCompletion))
 async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(server)]) -> Any:
     adapter = srv.adapter_for(req.model)
     srv.need_task("chat", "/v1/chat/completions")
@@ -39,7 +39,7 @@ async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(serv
     completion = sum(len(c.token_ids) for c in out.choices)
     if srv.feedback:
         srv.feedback.remember(rid, model, messages, [c.text for c in out.choices])
-    return P.ChatCompletion(id=rid, model=model, choices=choices, usage=P.Usage(prompt_tokens=len(prompt), completion_tokens=completion, total_tokens=len(prompt) + completion))
+    return json_response(P.ChatCompletion(id=rid, model=model, choices=choices, usage=P.Usage(prompt_tokens=len(prompt), completion_tokens=completion, total_tokens=len(prompt) + completion)))
 
 
 def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[int], params: Sampling, rid: str, adapter: str | None,

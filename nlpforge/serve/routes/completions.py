@@ -11,14 +11,14 @@ from fastapi import APIRouter, Depends
 from nlpforge.engines.base import GenOut, Sampling, TokenLogprob
 from nlpforge.serve import protocol as P
 from nlpforge.serve.middleware import OpenAIRoute
-from nlpforge.serve.routes import ERRORS, server
+from nlpforge.serve.routes import json_response, responses, server
 from nlpforge.serve.state import Server
 from nlpforge.serve.streaming import SSEResponse, sse, streamed
 
 router = APIRouter(route_class=OpenAIRoute)
 
 
-@router.post("/v1/completions", response_model=P.Completion, responses=ERRORS)
+@router.post("/v1/completions", response_model=None, responses=responses(P.Completion))
 async def completions(req: P.CompletionRequest, srv: Annotated[Server, Depends(server)]) -> Any:
     adapter = srv.adapter_for(req.model)
     srv.need_task("chat", "/v1/completions")
@@ -51,7 +51,7 @@ async def completions(req: P.CompletionRequest, srv: Annotated[Server, Depends(s
             choices.append(P.CompletionChoice(index=i * req.n + c.index, text=text, finish_reason=c.finish_reason, logprobs=legacy))
     n_prompt = sum(len(p) for p in prompts)
     n_out = sum(len(c.token_ids) for o in outs for c in o.choices)
-    return P.Completion(id=rid, model=model, choices=choices, usage=P.Usage(prompt_tokens=n_prompt, completion_tokens=n_out, total_tokens=n_prompt + n_out))
+    return json_response(P.Completion(id=rid, model=model, choices=choices, usage=P.Usage(prompt_tokens=n_prompt, completion_tokens=n_out, total_tokens=n_prompt + n_out)))
 
 
 def _stream(srv: Server, model: str, prompt: list[int], params: Sampling, rid: str, adapter: str | None) -> AsyncIterator[str]:
