@@ -166,6 +166,8 @@ def eval_command(
     source_field: Annotated[str, typer.Option("--source-field", help="factuality: field holding the source text")] = "source",
     output_field: Annotated[str, typer.Option("--output-field", help="factuality: field holding the generated text")] = "output",
     reference_field: Annotated[str | None, typer.Option("--reference-field", help="factuality: field holding a reference answer (adds answer_f1)")] = None,
+    checker: Annotated[Path | None, typer.Option("--checker", help="factuality: a checker from `nlpforge factcheck train`; its score joins the model-free one")] = None,
+    embedding: Annotated[bool, typer.Option("--embedding", help="factuality: add the MiniLM distance to the source (the fitted variant that uses it; slower)")] = False,
     lm_eval: Annotated[str | None, typer.Option("--lm-eval", help="comma-separated lm-evaluation-harness tasks to run on the tuned model (other eval.lm_eval keys via --set)")] = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
@@ -175,16 +177,18 @@ def eval_command(
 ) -> None:
     """Run the eval stage of a recipe (base vs tuned, gates, report), or `eval factuality` on a file."""
     if recipe == "factuality" and not Path(recipe).is_file():
-        _eval_factuality(input_, output, source_field, output_field, reference_field)
+        _eval_factuality(input_, output, source_field, output_field, reference_field, checker, embedding)
         return
-    if input_ or output:
-        raise RecipeError("--input/--output belong to `nlpforge eval factuality`; for a recipe give only RECIPE")
+    if input_ or output or checker or embedding:
+        raise RecipeError("--input/--output/--checker/--embedding belong to `nlpforge eval factuality`; for a recipe use eval.factuality keys")
     if lm_eval:  # the same as --set eval.lm_eval.tasks=[...]: part of the recipe, so the stage cache sees it
         set_ = [*(set_ or []), "eval.lm_eval.tasks=[" + ",".join(json.dumps(t.strip()) for t in lm_eval.split(",") if t.strip()) + "]"]
     _run(Path(recipe), "eval", set_, run_dir, fresh)
 
 
-def _eval_factuality(input_: Path | None, output: Path | None, source_field: str, output_field: str, reference_field: str | None) -> None:
+def _eval_factuality(
+    input_: Path | None, output: Path | None, source_field: str, output_field: str, reference_field: str | None, checker: Path | None = None, embedding: bool = False
+) -> None:
     from nlpforge.console import track
     from nlpforge.evals.factuality import score_records, summarize
     from nlpforge.jsonl import read_jsonl, write_jsonl
@@ -196,7 +200,20 @@ def _eval_factuality(input_: Path | None, output: Path | None, source_field: str
     records = read_jsonl(input_, required=[output_field])
     if not records:
         raise DataError(f"{input_}: no records")
-    scored = score_records(records, source_field, output_field, reference_field, progress=track)
+    ck = None
+    if checker is not None:  # load before the long model-free pass, so a wrong path fails at once
+        from nlpforge.evals.checker import Checker
+
+        ck = Checker.load(checker)
+    scored = score_records(records, source_field, output_field, reference_field, progress=track, embedding=embedding)
+    if ck is not None:
+        from nlpforge.evals.checker import combine_scores
+
+        src = source_field if any(isinstance(r.get(source_field), str) for r in records) or not reference_field else reference_field
+        for sc, value in zip(scored, ck.score_records(records, src, output_field)):
+            sc["checker_unsupported"] = value
+            if not sc.get("empty_output"):
+                sc["hallucination_score"] = combine_scores(value, sc.get("hallucination_score"))
     write_jsonl(output, ({**rec, **sc} for rec, sc in zip(records, scored)))
     render.factuality_summary(summarize(scored), len(records), input_, output)
 
@@ -325,6 +342,34 @@ def pii_find(
     extra = ner_spans(build_nlp(cfg)(text), cfg) if spacy_model else []
     spans = anon.detect(text, extra)
     render.pii_spans(spans, anon(text, extra))
+
+
+factcheck_app = typer.Typer(no_args_is_help=True, help="A factual-consistency checker trained on your own documents (for eval.factuality.checker).")
+app.add_typer(factcheck_app, name="factcheck")
+
+
+@command("train", factcheck_app)
+def factcheck_train(
+    corpus: Annotated[list[Path], typer.Argument(help="JSONL documents of your domain ({\"text\"} or chat {\"messages\"} records)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the checker (checker.json and its classification bundle)")],
+    pairs: Annotated[int, typer.Option("--pairs", min=20, help="(source window, claim) training pairs made from the documents")] = 3000,
+    dev_pairs: Annotated[int, typer.Option("--dev-pairs", min=10, help="pairs from held-out documents for the reported AUROC")] = 300,
+    epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="passes over the pairs")] = 1.0,
+    max_length: Annotated[int, typer.Option("--max-length", min=16, help="tokens per claim + source window")] = 128,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the pair generator and the training")] = 0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Make supported and edited (source, claim) pairs from CORPUS and fine-tune MiniLM on them through nlpforge's classification pipeline."""
+    from nlpforge.evals.checker_train import train_checker
+
+    for c in corpus:
+        if not c.is_file():
+            raise DataError(f"{c}: no such file")
+    meta = train_checker(corpus, out_dir, pairs=pairs, dev_pairs=dev_pairs, epochs=epochs, max_length=max_length, threads=threads, seed=seed)
+    console.print(f"checker: {meta['pairs']} pairs from {meta['train_documents']} documents; held-out AUROC {meta['dev_auroc']} in {meta['seconds']} s")
+    console.print(f"use it: eval.factuality.checker: {out_dir}  or  nlpforge eval factuality --checker {out_dir} ...")
 
 
 # --- serving ---------------------------------------------------------------------------------

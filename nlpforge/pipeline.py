@@ -74,7 +74,8 @@ STAGES: list[Stage] = [
     Stage(
         "eval",
         ("model", "eval", "train.threshold"),
-        lambda r, run: [run.root / "prepare/eval.jsonl", run.root / "train/adapter", *_model_dir(r), *[Path(f) for f in r.eval.factuality.context_files]],
+        lambda r, run: [run.root / "prepare/eval.jsonl", run.root / "train/adapter", *_model_dir(r), *[Path(f) for f in r.eval.factuality.context_files],
+                          *([Path(r.eval.factuality.checker)] if r.eval.factuality.checker else [])],
         lambda r: task_for(r).eval_outputs,
         _eval,
     ),

@@ -269,6 +269,7 @@ class FactualityConfig(Strict):
     token_uncertainty: bool = Field(False, description="mean token log-probability/entropy of the greedy answer")
     judge: JudgeConfig | None = Field(None, description="LLM-as-judge endpoint")
     context_files: list[str] = Field([], description="text files every answer must stay true to (a product sheet, a policy): added to each answer's source")
+    checker: str | None = Field(None, description="folder written by `nlpforge factcheck train`: its score joins the model-free one (their mean)")
 
 
 class LmEvalConfig(Strict):

@@ -70,9 +70,19 @@ def factuality(engine: HFEngine, cfg: EvalConfig, rows: list[dict], texts: list[
         verdicts = F.llm_judge([(rec["source"], rec["output"]) for rec in records], fc.judge.base_url, fc.judge.model, key or "EMPTY")
         for v, parts in zip(verdicts, per):
             parts.update(v)
-    for parts in per:
+    checked: list[float | None] = [None] * len(per)
+    if fc.checker:
+        from nlpforge.evals.checker import Checker
+
+        checked = Checker.load(fc.checker).score_records(records)
+    for parts, ck in zip(per, checked):
         if not parts.get("empty_output"):
             parts["hallucination_score"] = F.hallucination_score(parts)
+            if fc.checker:
+                from nlpforge.evals.checker import combine_scores
+
+                parts["checker_unsupported"] = ck
+                parts["hallucination_score"] = combine_scores(ck, parts["hallucination_score"])
     summary = {k: v["mean"] for k, v in F.summarize(per).items() if isinstance(v, dict) and v["mean"] is not None}
     summary.pop("answer_exact", None)  # exact_match already says it
     # an empty answer has no defined score; count it so a model that says nothing cannot look faithful

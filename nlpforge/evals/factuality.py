@@ -28,9 +28,18 @@ Every measure states its direction, range and what it returns when there is noth
 - ``token_uncertainty``: 1 - exp(mean token log-probability) of the generated tokens (and mean
   entropy reported beside it). Higher = less confident, [0, 1]; None without tokens.
 
-``hallucination_score`` combines the defined parts as a weighted noisy-OR,
-``1 - prod(1 - w_k * p_k)`` with each part turned into "higher = worse" ([0, 1]); higher = more
-likely hallucinated; None when no part is defined (e.g. an empty output).
+- ``unigram_novelty`` ... ``novel_negation``, ``longest_copy``, ``copied``: word-level novelty of the
+  output against the source (``lexical_parts``); ``embedding_distance`` (``score_records(...,
+  embedding=True)``): 1 - best MiniLM cosine between the output and a three-sentence source window.
+
+``hallucination_score`` is P(hallucinated) from a small logistic model FITTED on labelled real text
+(``nlpforge/evals/hallucination_model.py`` and ``.json``: which data, which features, dev AUROC
+and calibration), over the source checks above; it uses the ``embedding`` variant when the parts
+hold ``embedding_distance``. Signals the fit data cannot hold (SelfCheck, judge, token
+uncertainty) are added on top as a noisy-OR with the hand weights in ``WEIGHTS``:
+``1 - (1 - p_fitted) * prod(1 - w_k * x_k)``. Higher = more likely hallucinated, [0, 1]; None when
+nothing is defined (an empty output, no source and no extra signal). ``noisy_or_score`` keeps the
+old hand-weighted combination of every part for comparison.
 """
 
 from __future__ import annotations
@@ -333,6 +342,89 @@ def _unsupported_content(out: Parsed, src: Parsed) -> float | None:
     return worst
 
 
+# --- lexical novelty (no model) ------------------------------------------------------------------
+
+WORD_RE = re.compile(r"[a-z0-9]+")
+NAME_RE = re.compile(r"(?<![\w.])[A-Za-z0-9][\w+#.-]*[\w+#]|(?<![\w.])[A-Za-z0-9](?![\w])")
+NEGATION_CUES = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "nt"})
+
+
+def _words(text: str) -> list[str]:
+    return WORD_RE.findall(text.lower().replace("n't", " nt"))
+
+
+def _novelty(out: list[str], src: list[str], n: int) -> float | None:
+    grams = [tuple(out[i : i + n]) for i in range(len(out) - n + 1)]
+    if not grams:
+        return None
+    have = {tuple(src[i : i + n]) for i in range(len(src) - n + 1)}
+    return sum(g not in have for g in grams) / len(grams)
+
+
+def _longest_copy(out: list[str], src: list[str]) -> float | None:
+    """Longest run of output words found contiguously in the source, as a share of the output."""
+    if not out:
+        return None
+    pos: dict[str, list[int]] = {}
+    for i, w in enumerate(src):
+        pos.setdefault(w, []).append(i)
+    best, prev = 0, {}
+    for w in out:
+        cur = {i: prev.get(i - 1, 0) + 1 for i in pos.get(w, ())}
+        best = max(best, *cur.values()) if cur else best
+        prev = cur
+    return best / len(out)
+
+
+def _name_like(tok: str, sentence_start: bool) -> bool:
+    """An identifier-looking token: inner capitals (NumPy, YAML), letters with digits (ext4, md5),
+    or a capitalised word that does not start a sentence."""
+    core = tok.strip(".-")
+    if len(core) < 2 or not any(c.isalpha() for c in core):
+        return False
+    if any(c.isupper() for c in core[1:]) or (any(c.isdigit() for c in core) and any(c.isalpha() for c in core)):
+        return True
+    return core[0].isupper() and not sentence_start
+
+
+def lexical_parts(output: str, source: str) -> dict[str, float | None]:
+    """Word-level novelty of the output against the source; all "higher = worse" except ``copied``.
+
+    - ``unigram_novelty`` / ``bigram_novelty`` / ``trigram_novelty``: share of the output's word
+      n-grams absent from the source, [0, 1]; None when the output has fewer than n words.
+    - ``copied``: 1.0 when every output word trigram (bigram, word for shorter outputs) is in the
+      source: a verbatim copy, or one stitched from copied pieces; else 0.0.
+    - ``longest_copy``: the longest run of output words found contiguously in the source, as a
+      share of the output, [0, 1] (higher = more copied; an edited copy keeps a long run).
+    - ``novel_numbers``: output tokens with digits that the source lacks (count).
+    - ``novel_names``: identifier-like tokens (inner capitals, letters with digits, capitalised
+      mid-sentence) whose lower-case form is not a source word (count).
+    - ``novel_negation``: negation cues (not, no, never, n't, without, ...) of the output that the
+      source never uses (count).
+    """
+    out_w, src_w = _words(output), _words(source)
+    src_set = set(src_w)
+    parts: dict[str, float | None] = {f"{name}_novelty": _novelty(out_w, src_w, n) for n, name in ((1, "unigram"), (2, "bigram"), (3, "trigram"))}
+    finest = next((parts[f"{n}_novelty"] for n in ("trigram", "bigram", "unigram") if parts[f"{n}_novelty"] is not None), None)
+    parts["copied"] = None if finest is None else float(finest == 0)
+    src_lower = source.lower()
+    names = 0
+    for m in NAME_RE.finditer(output):
+        before = output[: m.start()].rstrip()
+        start = not before or before[-1] in ".!?:;\n(\"'`*-"
+        if _name_like(m.group(0), start):
+            key = m.group(0).strip(".-").lower()
+            if not all(w in src_set for w in _words(key)) or (not _words(key)):
+                names += 1
+            elif len(_words(key)) > 1 and key not in src_lower:
+                names += 1
+    parts["longest_copy"] = _longest_copy(out_w, src_w)
+    parts["novel_names"] = float(names)
+    parts["novel_numbers"] = float(sum(any(c.isdigit() for c in w) and w not in src_set for w in out_w))
+    parts["novel_negation"] = float(sum(w in NEGATION_CUES and w not in src_set for w in out_w))
+    return parts
+
+
 def check_against_source(output: Parsed, source: Parsed) -> dict[str, Any]:
     """The model-free checks of one output against its source (see the module docstring)."""
     parts: dict[str, Any] = {}
@@ -345,6 +437,7 @@ def check_against_source(output: Parsed, source: Parsed) -> dict[str, Any]:
     parts["misplaced_facts"] = _misplaced(output, source)
     parts["negation_mismatch"] = _negation_mismatch(output, source)
     parts["unsupported_content"] = _unsupported_content(output, source)
+    parts.update(lexical_parts(output.text, source.text))
     return parts
 
 
@@ -406,6 +499,35 @@ def selfcheck_embedding(sentences: Sequence[str], samples: Sequence[str], encode
             k += len(ss)
         worst = max(worst, 1 - sum(per_sample) / len(per_sample))
     return min(max(worst, 0.0), 1.0)
+
+
+def source_chunks(text: str, sentences: int = 3, max_chunks: int = 64) -> list[str]:
+    """Windows of a few sentences (newlines are boundaries): the units an output is matched against."""
+    sents = [x.strip() for x in re.split(r"(?<=[.!?])\s+|\n+", text) if x and x.strip()]
+    if not sents:
+        return [text[:1000] or " "]
+    return [" ".join(sents[i : i + sentences]) for i in range(0, len(sents), sentences)][:max_chunks]
+
+
+def embedding_distance(outputs: Sequence[str], sources: Sequence[str], encoder: Any = None, batch_size: int = 64) -> list[float | None]:
+    """1 - the best cosine similarity (all-MiniLM-L6-v2) between the output and a source window
+    of three sentences: high when the output is about something else. [0, 2] in principle, about
+    [0, 1] in practice; higher = worse; None for an empty output or source."""
+    import numpy as np
+
+    enc = encoder or _minilm()
+    chunks = {src: source_chunks(src) for src in sources if src.strip()}
+    texts = sorted({c for cs in chunks.values() for c in cs} | {o for o in outputs if o.strip()})
+    index = {t: i for i, t in enumerate(texts)}
+    emb = enc.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False) if texts else None
+    out: list[float | None] = []
+    for o, src in zip(outputs, sources):
+        if not o.strip() or not src.strip():
+            out.append(None)
+            continue
+        sims = emb[[index[c] for c in chunks[src]]] @ emb[index[o]]
+        out.append(round(float(1.0 - np.max(sims)), 6))
+    return out
 
 
 # --- token uncertainty -------------------------------------------------------------------------
@@ -481,8 +603,8 @@ def error_parts(parts: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def hallucination_score(parts: dict[str, Any], weights: dict[str, float] | None = None) -> float | None:
-    """Weighted noisy-OR of the defined parts: one strong signal is enough, several weak ones add up.
+def noisy_or_score(parts: dict[str, Any], weights: dict[str, float] | None = None) -> float | None:
+    """The pre-fit combination: weighted noisy-OR of every defined part (hand-set ``WEIGHTS``).
     Higher = more likely hallucinated, [0, 1]; None when no part is defined."""
     w = weights or WEIGHTS
     errs = error_parts(parts)
@@ -494,6 +616,31 @@ def hallucination_score(parts: dict[str, Any], weights: dict[str, float] | None 
     return round(1 - keep, 6)
 
 
+EXTRA_PARTS = ("selfcheck_ngram", "selfcheck_embedding", "judge_unsupported", "token_uncertainty")
+
+
+def hallucination_score(parts: dict[str, Any], weights: dict[str, float] | None = None) -> float | None:
+    """P(hallucinated) from the fitted model over the source checks, with the extra signals
+    (SelfCheck, judge, token uncertainty) noisy-OR'ed on top (see the module docstring).
+    ``weights``: use the old hand-weighted noisy-OR (``noisy_or_score``) instead.
+    Higher = more likely hallucinated, [0, 1]; None when nothing is defined."""
+    if weights is not None:
+        return noisy_or_score(parts, weights)
+    from nlpforge.evals import hallucination_model as HM
+
+    if HM.has_evidence(parts):
+        p: float | None = HM.predict(parts, HM.variant_for(parts))
+    else:  # parts without the lexical checks (built by hand, or by older code): the hand weights
+        p = noisy_or_score({k: v for k, v in parts.items() if k not in EXTRA_PARTS})
+    extras = [(WEIGHTS[k], min(max(float(parts[k]), 0.0), 1.0)) for k in EXTRA_PARTS if parts.get(k) is not None]
+    if p is None and not extras:
+        return None
+    keep = 1.0 - (p or 0.0)
+    for w, x in extras:
+        keep *= 1 - w * x
+    return round(1 - keep, 6)
+
+
 def score_records(
     records: list[dict],
     source_field: str = "source",
@@ -502,12 +649,15 @@ def score_records(
     samples_field: str | None = None,
     weights: dict[str, float] | None = None,
     progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None,
+    embedding: bool = False,
 ) -> list[dict[str, Any]]:
     """Model-free factuality of each record's output: ``{"hallucination_score": float|None, ...parts}``.
 
     The output is checked against ``source_field``; where a record has no source but a reference
     (``reference_field``), against the reference. ``samples_field`` (a list of sampled answers)
-    adds the SelfCheck n-gram part. Records keep their order; missing fields count as empty text.
+    adds the SelfCheck n-gram part. ``embedding`` adds ``embedding_distance`` (MiniLM; about half
+    the speed) and scores with the fitted variant that uses it. ``weights`` scores with the old
+    hand-weighted noisy-OR instead. Records keep their order; missing fields count as empty text.
     """
     def text(r: dict, key: str | None) -> str:
         v = r.get(key) if key else None
@@ -515,8 +665,11 @@ def score_records(
 
     outputs = [text(r, output_field) for r in records]
     sources = [text(r, source_field) or text(r, reference_field) for r in records]
-    parsed_out = parse_texts(outputs)
-    parsed_src = parse_texts(sources)
+    unique = list(dict.fromkeys(outputs + sources))  # a source shared by several outputs is parsed once
+    parsed = dict(zip(unique, parse_texts(unique), strict=True))
+    parsed_out = [parsed[t] for t in outputs]
+    parsed_src = [parsed[t] for t in sources]
+    distances = embedding_distance(outputs, sources) if embedding else None
     rows = range(len(records))
     if progress is not None:
         rows = progress(rows, len(records), "factuality")  # type: ignore[assignment]
@@ -529,6 +682,8 @@ def score_records(
             parts = {"no_source": True}
         else:
             parts = check_against_source(out, parsed_src[i])
+            if distances is not None:
+                parts["embedding_distance"] = distances[i]
         if reference_field and isinstance(r.get(reference_field), str):
             parts["answer_f1"] = token_f1(outputs[i], r[reference_field])
             parts["answer_exact"] = float(normalize_squad(outputs[i]) == normalize_squad(r[reference_field]))

@@ -1,0 +1,18 @@
+"""nlpforge corpus chrF as an ``evaluate`` module: ``nlpforge.evals.metrics.chrf`` (sacrebleu)."""
+
+import datasets
+import evaluate
+
+from nlpforge.evals.metrics import chrf
+
+_DESCRIPTION = "Corpus chrF (sacrebleu, one reference per prediction). Higher is better, [0, 100]."
+_KWARGS = "predictions: list of str; references: list of str. Returns {\"chrf\": float | None} (None for no rows)."
+
+
+class Chrf(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
+                                   features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}))
+
+    def _compute(self, predictions, references):
+        return {"chrf": chrf(predictions, references)}

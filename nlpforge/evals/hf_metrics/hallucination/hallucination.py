@@ -1,0 +1,26 @@
+"""nlpforge's fitted model-free hallucination score as an ``evaluate`` module:
+``nlpforge.evals.factuality.score_records(...)[i]["hallucination_score"]``."""
+
+import datasets
+import evaluate
+
+from nlpforge.evals.factuality import score_records
+
+_DESCRIPTION = ("Model-free hallucination score of each prediction against its source (a logistic model fitted on labelled real text "
+                "over entity/number/date/version precision, negation, unsupported content and n-gram novelty). Higher = more likely "
+                "hallucinated, [0, 1], calibrated on its fit data; None where nothing can be checked (empty prediction or source).")
+_KWARGS = """predictions: list of str (generated text); sources: list of str (what it must be faithful to);
+embedding: bool (default False) also use the MiniLM embedding distance (the fitted variant with that feature).
+Returns {"hallucination_score": mean over defined rows | None, "scores": per-row list, "defined": count}."""
+
+
+class Hallucination(evaluate.Metric):
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
+                                   features=datasets.Features({"predictions": datasets.Value("string"), "sources": datasets.Value("string")}))
+
+    def _compute(self, predictions, sources, embedding: bool = False):
+        rows = score_records([{"source": s, "output": p} for p, s in zip(predictions, sources, strict=True)], embedding=embedding)
+        scores = [r["hallucination_score"] for r in rows]
+        defined = [s for s in scores if s is not None]
+        return {"hallucination_score": sum(defined) / len(defined) if defined else None, "scores": scores, "defined": len(defined)}
