@@ -128,6 +128,16 @@ def set_threads(threads: int | None) -> None:
 NEW_PAD = "<|pad|>"
 
 
+def _unk_never_produced(tok: PreTrainedTokenizerBase) -> bool:
+    """Whether the tokenizer can emit its unk token: byte-level BPE (SmolLM2, whose unk is its
+    ``<|endoftext|>``) never does, so unk is then a free token to pad with; a word-level
+    vocabulary does for any unknown word, so it is not."""
+    if tok.unk_token_id is None:
+        return True
+    probe = "qzxjv \x00 \u2603 \U0001f600 \u01c5 \u2230 Zyzzogeton"
+    return tok.unk_token_id not in tok(probe, add_special_tokens=False)["input_ids"]
+
+
 def pick_pad_token(tok: PreTrainedTokenizerBase, wanted: str | None = None) -> tuple[str, bool]:
     """The token to pad with, and whether it must be added to the vocabulary. Never eos or a token
     the chat template writes (the end-of-turn token among them): padding with them hides them
@@ -141,8 +151,9 @@ def pick_pad_token(tok: PreTrainedTokenizerBase, wanted: str | None = None) -> t
     if tok.pad_token is not None and tok.pad_token not in taken:
         return tok.pad_token, False
     special = sorted(((i, t.content) for i, t in tok.added_tokens_decoder.items() if t.special), key=lambda x: x[0])
+    unk_free = _unk_never_produced(tok)
     for _, content in special:
-        if content not in taken and content != tok.unk_token:
+        if content not in taken and (content != tok.unk_token or unk_free):
             return content, False
     return NEW_PAD, NEW_PAD not in tok.get_vocab()
 

@@ -88,6 +88,7 @@ def test_one_server_many_adapters_each_answers_like_peft(server: Served, adapter
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from nlpforge.engines.bundle import BundleInfo
     from nlpforge.engines.hf import HFEngine
 
     c = OpenAI(base_url=f"{server.url}/v1", api_key="none", max_retries=0)
@@ -100,7 +101,8 @@ def test_one_server_many_adapters_each_answers_like_peft(server: Served, adapter
         model = AutoModelForCausalLM.from_pretrained(adapter_bundle)
         if name != "quickstart-chat-base":
             model = PeftModel.from_pretrained(model, str(adapter_bundle / "adapters" / name))
-        want = [x.text for x in HFEngine(model, tok, stops).chat(convs, 24)]
+        engine = HFEngine.from_model(model, tok, BundleInfo.for_model("chat", stop_ids=stops))
+        want = [x.text for x in engine.chat(convs, 24)]
         got = [c.chat.completions.create(model=name, messages=m, max_tokens=24).choices[0].message.content for m in convs]
         assert got == want, name
         answers[name] = got

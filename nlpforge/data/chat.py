@@ -72,8 +72,11 @@ def render(tok: PreTrainedTokenizerBase, messages: list[dict]) -> tuple[list[int
         if m["role"] != "assistant":
             continue
         start = len(tok.apply_chat_template(messages[:i], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
-        end = len(tok.apply_chat_template(messages[: i + 1], tokenize=True, return_dict=True)["input_ids"])
-        for j in range(start, min(end, len(ids))):
+        end = min(len(tok.apply_chat_template(messages[: i + 1], tokenize=True, return_dict=True)["input_ids"]), len(ids))
+        special = set(tok.all_special_ids)
+        while end > start and ids[end - 1] not in special and not tok.decode([ids[end - 1]]).strip():
+            end -= 1  # the separator a template writes after the end-of-turn token (ChatML's "\n") is not the model's to say
+        for j in range(start, end):
             mask[j] = 1
     return ids, mask
 
