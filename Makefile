@@ -1,4 +1,4 @@
-# The two commands of the README: `make quickstart` and `make test`.
+# The two commands of the README: `make quickstart` and `make test` (`make quickstart-tiny`: the 1 M-parameter model).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PIP_ARGS ?=
 TINY_MODEL := models/tiny-support-llama
 
-.PHONY: venv quickstart test lint clean-runs
+.PHONY: venv quickstart quickstart-tiny test lint clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ venv: $(VENV)/.installed
 $(TINY_MODEL)/model.safetensors: $(VENV)/.installed scripts/build_tiny_model.py
 	$(BIN)/python scripts/build_tiny_model.py --out $(TINY_MODEL)
 
-quickstart: venv $(TINY_MODEL)/model.safetensors
+# the main job: a real pretrained model (SmolLM2-135M-Instruct, from PyPI) through every stage
+quickstart: venv
+	$(BIN)/nlpforge run recipes/support-smollm2.yaml
+
+# the same path on a 1 M-parameter model built here (what most tests use)
+quickstart-tiny: venv $(TINY_MODEL)/model.safetensors
 	$(BIN)/nlpforge run recipes/quickstart-chat.yaml
 
 test: venv
