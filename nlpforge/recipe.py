@@ -56,6 +56,14 @@ class DataConfig(Strict):
     label_separator: str | None = Field(None, description="classification: split a string label on this (e.g. '|') into a multi-label list")
     weights: list[float] | None = Field(None, description="one weight per entry of inputs: its training rows are used weight times (0.5 = a seeded half, 2 = twice)")
     splits: Splits = Splits()
+    eval_inputs: list[str] = Field(
+        [], description="a fixed held-out set (a benchmark's test split, last quarter's tickets): cleaned with the same rules, read before "
+        "data.inputs so training rows that duplicate it are dropped as duplicates, and used as the eval split instead of data.splits.eval")
+
+    @property
+    def all_inputs(self) -> list[str]:
+        """What the clean stage reads: ``eval_inputs`` first (dedup keeps the first copy), then ``inputs``."""
+        return [*self.eval_inputs, *self.inputs]
 
     @model_validator(mode="after")
     def _columns_and_weights(self) -> DataConfig:

@@ -41,9 +41,8 @@ def test_template_without_generation_tags_gives_the_same_mask(tiny_model: Path) 
     ids_a, mask_a = render(tagged, MESSAGES)
     ids_b, mask_b = render(untagged, MESSAGES)
     assert ids_a == ids_b
-    # the prefix method also covers the newline after <|im_end|>, which is part of the turn
-    assert all(b >= a for a, b in zip(mask_a, mask_b))
-    assert tagged.decode([i for i, a, b in zip(ids_a, mask_a, mask_b) if b and not a]).strip() == ""
+    # the prefix method stops at <|im_end|> too: the newline the template writes after it is not trained
+    assert mask_a == mask_b
 
 
 def test_generation_prompt_is_a_prefix_of_the_training_ids(tiny_model: Path) -> None:

@@ -83,11 +83,11 @@ def output_paths(out: Path) -> dict[str, Path]:
 
 
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:
-    """Clean ``data.inputs`` into ``out_dir`` (a folder, or a ``.jsonl`` file name: see
+    """Clean ``data.eval_inputs`` and ``data.inputs`` into ``out_dir`` (a folder, or a ``.jsonl`` file name: see
     :func:`output_paths`); with ``out_dir=None`` (a dry run) write nothing and return the report."""
     processor.build_nlp(cfg)  # fail on a bad pipeline or PII setting before any work starts
     Cleaner(data, cfg)
-    total = readers.count(data.inputs)  # the progress total; an unreadable single input fails here
+    total = readers.count(data.all_inputs)  # the progress total; an unreadable single input fails here
     near = dedup.NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
     sentence_spans = dedup.SentenceSpans(cfg.sentence_dedup) if cfg.sentence_dedup and data.format == "text" else None
     fields = message_fields(data.format, data.messages_field)
@@ -117,7 +117,7 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                 examples[key].append(f"{source}: {text[:160]}")
             rej_f.write(_dumps({"source": source, "reason": key, "detail": reason, "text": text[: processor.REJECT_CHARS]}) + "\n")
 
-        docs = _Counted(readers.read(data.inputs, data.text_field))
+        docs = _Counted(readers.read(data.all_inputs, data.text_field))
         for res in track(processor.processed(docs, data, cfg, normalize.boilerplate_lines(data, cfg)), total, "clean"):
             pii.update(res.pii)
             boilerplate_removed += res.lines_removed[0]

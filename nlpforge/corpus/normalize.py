@@ -43,7 +43,7 @@ def boilerplate_lines(data: DataConfig, cfg: CleanConfig) -> set[str]:
         return set()
     counts: Counter = Counter()
     n_docs = 0
-    for doc in read(data.inputs, data.text_field):
+    for doc in read(data.all_inputs, data.text_field):
         value = (doc.record or {}).get(data.text_field)
         if isinstance(value, str):
             n_docs += 1

@@ -52,7 +52,7 @@ def check_columns(recipe: Recipe, rows: int = SAMPLE_ROWS) -> None:
     file's first ``rows`` records lack, and the columns they have."""
     wanted = required_columns(recipe)
     problems = []
-    for path in expand(recipe.data.inputs):
+    for path in expand(recipe.data.all_inputs):
         try:
             have, parsed, error = file_columns(path, recipe.data.text_field, rows)
         except DataError as exc:

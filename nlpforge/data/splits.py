@@ -19,10 +19,20 @@ def read_corpus(corpus: Path) -> list[dict]:
 
 
 def split_rows(recipe: Recipe, rows: list[dict], stratify_on: str | None = None) -> dict[str, list[dict]]:
-    """Seeded hold-out of ``data.splits.eval``; stratified by ``stratify_on`` when every class
-    has at least two rows (sklearn's train_test_split), so small classes reach the eval set."""
+    """The rows of ``data.eval_inputs`` as the eval split when the recipe names them; else a seeded
+    hold-out of ``data.splits.eval``, stratified by ``stratify_on`` when every class has at least
+    two rows (sklearn's train_test_split), so small classes reach the eval set."""
     frac = recipe.data.splits.eval
     rows = list(rows)
+    if recipe.data.eval_inputs:
+        fixed = {"eval": [], "train": []}
+        for r in rows:
+            fixed["eval" if input_of(r.get("source", ""), recipe.data.eval_inputs) is not None else "train"].append(r)
+        for name, part in fixed.items():
+            if not part:
+                what = "data.eval_inputs" if name == "eval" else "data.inputs"
+                raise DataError(f"{what}: no row of {getattr(recipe.data, 'eval_inputs' if name == 'eval' else 'inputs')} survived cleaning; see clean/rejects.jsonl")
+        return fixed
     n_eval = max(1, round(len(rows) * frac))
     if stratify_on is not None:
         from collections import Counter
