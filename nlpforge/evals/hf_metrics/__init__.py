@@ -14,6 +14,10 @@ so its value equals the one in nlpforge's reports:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import evaluate
 
 HERE = Path(__file__).resolve().parent
 NAMES = ("exact_match", "token_f1", "rouge", "bleu", "chrf", "hallucination", "factcheck")
@@ -24,3 +28,20 @@ def metric_path(name: str) -> str:
     if name not in NAMES:
         raise KeyError(f"no nlpforge evaluate module {name!r}; valid: {', '.join(NAMES)}")
     return str(HERE / name)
+
+
+def text_pair_info(description: str, inputs_description: str, second: str = "references") -> evaluate.MetricInfo:
+    """The ``MetricInfo`` every module here shares: string ``predictions`` against string
+    ``references`` (or ``sources``). One place, so the modules differ only in what they compute."""
+    import datasets
+    import evaluate
+
+    return evaluate.MetricInfo(description=description, citation="", inputs_description=inputs_description,
+                               features=datasets.Features({"predictions": datasets.Value("string"), second: datasets.Value("string")}))
+
+
+def per_row(key: str, scores: list[float | None]) -> dict:
+    """``{key: mean over defined rows | None, "scores": the per-row list, "defined": count}``."""
+    defined = [x for x in scores if x is not None]
+    return {key: sum(defined) / len(defined) if defined else None, "scores": scores, "defined": len(defined)}
+

@@ -1,8 +1,8 @@
 """nlpforge corpus BLEU as an ``evaluate`` module: ``nlpforge.evals.metrics.bleu`` (sacrebleu, 13a)."""
 
-import datasets
 import evaluate
 
+from nlpforge.evals.hf_metrics import text_pair_info
 from nlpforge.evals.metrics import bleu
 
 _DESCRIPTION = "Corpus BLEU (sacrebleu defaults, one reference per prediction). Higher is better, [0, 100]."
@@ -11,8 +11,7 @@ _KWARGS = "predictions: list of str; references: list of str. Returns {\"bleu\":
 
 class Bleu(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}))
+        return text_pair_info(_DESCRIPTION, _KWARGS)
 
     def _compute(self, predictions, references):
         return {"bleu": bleu(predictions, references)}

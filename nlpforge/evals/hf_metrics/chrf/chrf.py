@@ -1,8 +1,8 @@
 """nlpforge corpus chrF as an ``evaluate`` module: ``nlpforge.evals.metrics.chrf`` (sacrebleu)."""
 
-import datasets
 import evaluate
 
+from nlpforge.evals.hf_metrics import text_pair_info
 from nlpforge.evals.metrics import chrf
 
 _DESCRIPTION = "Corpus chrF (sacrebleu, one reference per prediction). Higher is better, [0, 100]."
@@ -11,8 +11,7 @@ _KWARGS = "predictions: list of str; references: list of str. Returns {\"chrf\":
 
 class Chrf(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}))
+        return text_pair_info(_DESCRIPTION, _KWARGS)
 
     def _compute(self, predictions, references):
         return {"chrf": chrf(predictions, references)}

@@ -1,10 +1,10 @@
 """A checker trained with ``nlpforge.evals.checker_train.train_checker`` as an ``evaluate`` module:
 ``Checker.load(checker).score(sources, predictions)``. The checker path is a compute argument."""
 
-import datasets
 import evaluate
 
 from nlpforge.evals.checker import Checker
+from nlpforge.evals.hf_metrics import per_row, text_pair_info
 
 _DESCRIPTION = ("Probability that each prediction is not supported by its source, from a MiniLM cross-encoder fine-tuned on "
                 "(source, claim) pairs of the user's own corpus (MiniCheck style: sentences against source windows). Higher = more "
@@ -17,8 +17,7 @@ _LOADED: dict = {}
 
 class Factcheck(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=datasets.Features({"predictions": datasets.Value("string"), "sources": datasets.Value("string")}))
+        return text_pair_info(_DESCRIPTION, _KWARGS, "sources")
 
     def _compute(self, predictions, sources, checker=None):
         if not checker:
@@ -27,5 +26,4 @@ class Factcheck(evaluate.Metric):
         if key not in _LOADED:
             _LOADED[key] = Checker.load(key)
         scores = _LOADED[key].score(list(sources), list(predictions))
-        defined = [s for s in scores if s is not None]
-        return {"unsupported": sum(defined) / len(defined) if defined else None, "scores": scores, "defined": len(defined)}
+        return per_row("unsupported", scores)

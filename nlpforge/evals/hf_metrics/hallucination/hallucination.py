@@ -1,10 +1,10 @@
 """nlpforge's fitted model-free hallucination score as an ``evaluate`` module:
 ``nlpforge.evals.factuality.score_records(...)[i]["hallucination_score"]``."""
 
-import datasets
 import evaluate
 
 from nlpforge.evals.factuality import score_records
+from nlpforge.evals.hf_metrics import per_row, text_pair_info
 
 _DESCRIPTION = ("Model-free hallucination score of each prediction against its source (a logistic model fitted on labelled real text "
                 "over entity/number/date/version precision, negation, unsupported content and n-gram novelty). Higher = more likely "
@@ -16,11 +16,9 @@ Returns {"hallucination_score": mean over defined rows | None, "scores": per-row
 
 class Hallucination(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=datasets.Features({"predictions": datasets.Value("string"), "sources": datasets.Value("string")}))
+        return text_pair_info(_DESCRIPTION, _KWARGS, "sources")
 
     def _compute(self, predictions, sources, embedding: bool = False):
         rows = score_records([{"source": s, "output": p} for p, s in zip(predictions, sources, strict=True)], embedding=embedding)
         scores = [r["hallucination_score"] for r in rows]
-        defined = [s for s in scores if s is not None]
-        return {"hallucination_score": sum(defined) / len(defined) if defined else None, "scores": scores, "defined": len(defined)}
+        return per_row("hallucination_score", scores)

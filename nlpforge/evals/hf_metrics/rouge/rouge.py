@@ -1,8 +1,8 @@
 """nlpforge ROUGE as an ``evaluate`` module: ``nlpforge.evals.metrics.rouge`` (rouge_score, Porter stemming, mean F-measure)."""
 
-import datasets
 import evaluate
 
+from nlpforge.evals.hf_metrics import text_pair_info
 from nlpforge.evals.metrics import rouge
 
 _DESCRIPTION = "Mean ROUGE F-measure per type (rouge_score with Porter stemming). Higher is better, [0, 1]."
@@ -12,8 +12,7 @@ Returns {type: float} (empty dict for no rows)."""
 
 class Rouge(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}))
+        return text_pair_info(_DESCRIPTION, _KWARGS)
 
     def _compute(self, predictions, references, rouge_types=("rouge1", "rouge2", "rougeL")):
         return rouge(predictions, references, tuple(rouge_types)) or {}

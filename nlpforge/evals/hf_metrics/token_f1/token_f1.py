@@ -1,8 +1,8 @@
 """nlpforge SQuAD token F1 as an ``evaluate`` module: ``nlpforge.evals.metrics.mean_token_f1``."""
 
-import datasets
 import evaluate
 
+from nlpforge.evals.hf_metrics import text_pair_info
 from nlpforge.evals.metrics import mean_token_f1
 
 _DESCRIPTION = "Mean SQuAD token F1 of predictions against references. Higher is better, [0, 1]."
@@ -11,8 +11,7 @@ _KWARGS = "predictions: list of str; references: list of str. Returns {\"token_f
 
 class TokenF1(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-                                   features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}))
+        return text_pair_info(_DESCRIPTION, _KWARGS)
 
     def _compute(self, predictions, references):
         return {"token_f1": mean_token_f1(predictions, references)}
