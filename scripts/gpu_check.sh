@@ -5,53 +5,102 @@
 #      in bf16 on CUDA (and QLoRA when bitsandbytes is installed);
 #   3. prints tokens/s and peak GPU memory beside `nlpforge check`'s estimate for the same recipe,
 #      with their ratio.
-# Usage: bash scripts/gpu_check.sh [WORKDIR]        (from the repository root)
+# Usage: bash scripts/gpu_check.sh [WORKDIR]              (from the repository root)
+#        bash scripts/gpu_check.sh --cpu-part WORKDIR     (any machine: only the steps that need no
+#        GPU, the tokenizer and the spaCy clean stage, so that a GPU machine with neither spaCy nor
+#        a network finishes the check from the carried WORKDIR; wheels in WORKDIR/wheels, such as
+#        pydantic and bitsandbytes, are installed there first)
 # Needs: python with torch (CUDA), transformers, peft, accelerate, and nlpforge's light
-# dependencies (pydantic, pyyaml, rich, typer, spacy, datasketch, ftfy, py3langid, scikit-learn,
-# trl); the preflight below names any that are missing. CI never runs this: no GPU there.
+# dependencies (pydantic, pyyaml, rich, typer; spacy, datasketch, ftfy, py3langid too when the
+# clean stage has not run yet); the preflight names any that are missing. CI never runs this:
+# there is no GPU there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PART=all
+if [[ ${1:-} == --cpu-part ]]; then PART=cpu; shift; fi
 WORK=${1:-$(mktemp -d /tmp/nlpforge-gpu.XXXXXX)}
 PY=${PYTHON:-python}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [[ $PART == all && -d "$WORK/wheels" ]]; then
+  echo "== installing the carried wheels: $(cd "$WORK/wheels" && echo *.whl)"
+  $PY -m pip install --no-index --no-deps --quiet "$WORK"/wheels/*.whl
+fi
 
 echo "== preflight"
-$PY - <<'EOF'
+$PY - "$PART" "$WORK" <<'EOF'
 import importlib.util, sys
-import torch
-assert torch.cuda.is_available(), "no CUDA GPU visible to torch"
-need = ["transformers", "peft", "accelerate", "pydantic", "yaml", "rich", "typer", "spacy", "datasketch", "ftfy", "py3langid", "sklearn", "trl", "safetensors"]
-missing = [m for m in need if importlib.util.find_spec(m) is None]
-if missing:
-    sys.exit(f"missing Python packages: {missing}; install them (e.g. pip install -e .) and rerun")
-print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, bitsandbytes: {importlib.util.find_spec('bitsandbytes') is not None}")
-EOF
-
-echo "== a random ~0.5 B Llama with the quickstart tokenizer"
-$PY - "$WORK" <<'EOF'
-import sys
 from pathlib import Path
 import torch
+part, work = sys.argv[1], Path(sys.argv[2])
+need = ["transformers", "peft", "accelerate", "pydantic", "yaml", "rich", "typer", "safetensors", "tokenizers"]
+if part == "cpu" or not (work / "run-lora/clean/corpus.jsonl").exists():
+    need += ["spacy", "datasketch", "ftfy", "py3langid"]
+missing = [m for m in need if importlib.util.find_spec(m) is None]
+if missing:
+    sys.exit(f"missing Python packages: {missing}; install them (pip install -e .), or run the clean stage elsewhere (--cpu-part) and rerun")
+if part == "all":
+    assert torch.cuda.is_available(), "no CUDA GPU visible to torch"
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, {torch.cuda.get_device_name(0)}, bitsandbytes: {importlib.util.find_spec('bitsandbytes') is not None}")
+EOF
+
+SETS_COMMON=(--set "model.path=$WORK/llama-0.5b" --set model.dtype=bfloat16 --set model.max_length=512 --set train.max_steps=60 --set train.batch_size=16
+             --set train.save_steps=1000 --set train.logging_steps=10 --set train.gradient_checkpointing=false)
+METHODS=(lora)
+if [[ $PART == cpu ]] || $PY -c "import bitsandbytes" 2>/dev/null; then METHODS+=(qlora); fi
+
+if [[ ! -f "$WORK/llama-0.5b/config.json" ]]; then
+  echo "== the quickstart tokenizer and a ~0.5 B Llama config"
+  $PY - "$WORK" <<'EOF'
+import sys
+from pathlib import Path
 sys.path.insert(0, "scripts")
 import build_tiny_model
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaConfig
 work = Path(sys.argv[1])
 tiny = build_tiny_model.build(work / "tiny", steps=0, log=False)  # the tokenizer and template only
 tok = AutoTokenizer.from_pretrained(tiny)
 cfg = LlamaConfig(vocab_size=len(tok), hidden_size=1280, intermediate_size=3456, num_hidden_layers=24, num_attention_heads=20, num_key_value_heads=4,
-                  max_position_embeddings=2048, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=False)
-torch.manual_seed(0)
-model = LlamaForCausalLM(cfg).to(torch.bfloat16)
-print(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
-model.save_pretrained(work / "llama-0.5b")
+                  max_position_embeddings=2048, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                  tie_word_embeddings=False, dtype="bfloat16")
+cfg.save_pretrained(work / "llama-0.5b")
 tok.save_pretrained(work / "llama-0.5b")
 EOF
+fi
+for method in "${METHODS[@]}"; do
+  if [[ ! -f "$WORK/check-$method.txt" ]]; then
+    echo "== $method: nlpforge check (reads the config: no weights needed)"
+    $PY -m nlpforge check recipes/quickstart-chat.yaml "${SETS_COMMON[@]}" --set "peft.method=$method" > "$WORK/check-$method.txt"
+  fi
+  tail -12 "$WORK/check-$method.txt"
+done
+if [[ ! -f "$WORK/run-lora/clean/corpus.jsonl" ]]; then
+  echo "== clean (spaCy; the same for every method)"
+  $PY -m nlpforge run recipes/quickstart-chat.yaml --stages clean --run-dir "$WORK/run-lora" --quiet
+  rm -rf "$WORK/run-qlora" && cp -r "$WORK/run-lora" "$WORK/run-qlora"
+fi
+if [[ $PART == cpu ]]; then
+  echo "== CPU part done in $WORK"
+  exit 0
+fi
+
+if [[ ! -f "$WORK/llama-0.5b/model.safetensors" ]]; then
+  echo "== random weights for the ~0.5 B Llama"
+  $PY - "$WORK" <<'EOF'
+import sys
+from pathlib import Path
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+work = Path(sys.argv[1])
+torch.manual_seed(0)
+model = LlamaForCausalLM(LlamaConfig.from_pretrained(work / "llama-0.5b")).to(torch.bfloat16)
+print(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
+model.save_pretrained(work / "llama-0.5b")
+EOF
+fi
 
 run_one() {  # $1: peft method
-  local method=$1 sets=(--set "model.path=$WORK/llama-0.5b" --set model.dtype=bfloat16 --set model.max_length=512 --set "peft.method=$1"
-                        --set train.max_steps=60 --set train.batch_size=16 --set train.save_steps=1000 --set train.logging_steps=10 --set train.gradient_checkpointing=false)
-  echo "== $method: check, then train"
-  $PY -m nlpforge check recipes/quickstart-chat.yaml "${sets[@]}" | tee "$WORK/check-$method.txt" | tail -12
+  local method=$1 sets=("${SETS_COMMON[@]}" --set "peft.method=$1")
+  echo "== $method: prepare, then train"
   $PY -m nlpforge run recipes/quickstart-chat.yaml --stages clean,prepare --run-dir "$WORK/run-$method" --quiet "${sets[@]}"
   $PY - "$WORK" "$method" "${sets[@]}" <<'EOF'
 import json, re, sys, time
@@ -78,8 +127,8 @@ with open(work / "gpu_check.jsonl", "a") as f:
 EOF
 }
 
-run_one lora
-if $PY -c "import bitsandbytes" 2>/dev/null; then run_one qlora; fi
+rm -f "$WORK/gpu_check.jsonl"
+for method in "${METHODS[@]}"; do run_one "$method"; done
 
 echo "== result ($WORK/gpu_check.jsonl)"
 $PY - "$WORK" <<'EOF'

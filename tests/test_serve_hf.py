@@ -217,9 +217,9 @@ def test_client_disconnect_aborts_the_request(server: Served) -> None:
         for i, _ in enumerate(r.iter_lines()):
             if i >= 4:
                 break
-    for _ in range(40):
+    for _ in range(100):  # the gauge and the abort counter move while the request unwinds: wait for both
         m = httpx.get(f"{server.url}/metrics", headers=AUTH).text
-        if metric(m, "nlpforge_queue_depth") == 0:
+        if metric(m, "nlpforge_queue_depth") == 0 and metric(m, "nlpforge_aborted_requests_total") > before:
             break
         time.sleep(0.1)
     assert metric(m, "nlpforge_aborted_requests_total") == before + 1
