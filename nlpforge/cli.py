@@ -223,20 +223,27 @@ def train_command(
     recipe: RecipeArg,
     num_processes: Annotated[int, typer.Option("--num-processes", help="data-parallel processes, launched with `accelerate launch` (CPU: gloo)")] = 1,
     accelerate_config: Annotated[Path | None, typer.Option("--accelerate-config", help="an accelerate config (recipes/accelerate/: ddp, fsdp, deepspeed-zero2/3)")] = None,
+    num_machines: Annotated[int, typer.Option("--num-machines", min=1, help="machines taking part (run this on each; --num-processes counts all of their processes)")] = 1,
+    machine_rank: Annotated[int, typer.Option("--machine-rank", min=0, help="this machine's rank, 0 on the machine at --main-process-ip")] = 0,
+    main_process_ip: Annotated[str | None, typer.Option("--main-process-ip", help="machine 0's address (multi-machine)")] = None,
+    main_process_port: Annotated[int | None, typer.Option("--main-process-port", min=1, max=65535, help="a free port on machine 0 (multi-machine)")] = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
     fresh: FreshOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Run only the train stage of a recipe; with --num-processes N, data-parallel on Accelerate."""
-    if num_processes > 1 or accelerate_config is not None:
+    """Run only the train stage of a recipe; with --num-processes N, data-parallel on Accelerate
+    (across machines with --num-machines, --machine-rank, --main-process-ip/-port; the run
+    directory must be on a filesystem every machine shares)."""
+    if num_processes > 1 or accelerate_config is not None or num_machines > 1:
         from nlpforge.train.launch import launch
 
         argv = ["train", str(recipe), *[x for item in set_ or [] for x in ("--set", item)]]
         argv += ["--run-dir", str(run_dir)] if run_dir else []
         argv += [flag for flag, on in (("--fresh", fresh), ("--quiet", quiet), ("--debug", debug)) if on]
-        raise typer.Exit(launch(argv, num_processes, accelerate_config))
+        raise typer.Exit(launch(argv, num_processes, accelerate_config, num_machines=num_machines, machine_rank=machine_rank,
+                                main_process_ip=main_process_ip, main_process_port=main_process_port))
     _run(recipe, "train", set_, run_dir, fresh)
 
 
@@ -389,6 +396,8 @@ def serve(
     max_body_bytes: Annotated[int | None, typer.Option(help="largest request body")] = None,
     tensor_parallel_size: Annotated[int | None, typer.Option(help="vllm: GPUs per model replica")] = None,
     data_parallel_size: Annotated[int | None, typer.Option(help="vllm: model replicas")] = None,
+    engine_arg: Annotated[list[str] | None, typer.Option("--engine-arg", help="vllm: an engine argument KEY=VALUE, value read as YAML "
+                                                         "(repeatable), e.g. --engine-arg enforce_eager=true --engine-arg max_num_seqs=64")] = None,
     feedback_dir: Annotated[Path | None, typer.Option(help="store /v1/feedback here (feedback.jsonl)")] = None,
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="log each prompt to stderr")] = False,
     redact_pii: Annotated[bool, typer.Option("--redact-pii", help="redact PII in logged prompts and in the completions and feedback stored under --feedback-dir")] = False,
@@ -417,7 +426,7 @@ def serve(
              "max_body_bytes": max_body_bytes, "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "threads": threads,
              "max_batch": max_batch}
     try:
-        s = merge(settings, flags)
+        s = merge(settings, flags, engine_arg or [])
     except ValueError as exc:
         raise RecipeError(f"serve: {exc}") from None
     problems = check_serve_settings(s.vllm_overrides(), s.engine)

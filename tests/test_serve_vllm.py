@@ -25,7 +25,8 @@ MODEL = "quickstart-chat"
 
 @pytest.fixture(scope="module")
 def server(quickstart_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    # --max-tokens bounds what schemathesis can ask for; the disconnect test asks for 500
+    # --max-tokens bounds what schemathesis can ask for; the disconnect test asks for 500. The
+    # server compiles the model graph here (its default), as users get it
     with serve(quickstart_run / "export", tmp_path_factory.mktemp("vllmserve") / "serve.log", "--engine", "vllm", "--max-tokens", "500") as s:
         yield s
 
@@ -167,7 +168,7 @@ def test_lm_eval_local_completions_matches_lm_eval_hf(server: Served, quickstart
 
 @pytest.fixture(scope="module")
 def classifier_server(classifier_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(classifier_bundle, tmp_path_factory.mktemp("vllmcls") / "serve.log", "--engine", "vllm") as s:
+    with serve(classifier_bundle, tmp_path_factory.mktemp("vllmcls") / "serve.log", "--engine", "vllm", "--engine-arg", "enforce_eager=true") as s:
         yield s
 
 

@@ -21,7 +21,7 @@ class AsyncVLLMEngine:
         vllm_env()
         self.info = info
         self.tok = load_tokenizer(info)
-        self.args = engine_args(info, dtype, max_lora_rank, **(extra or {}))
+        self.args = engine_args(info, dtype, max_lora_rank, long_running=True, **(extra or {}))
         self.llm: Any = None
         self._lora_ids = {name: i + 1 for i, name in enumerate(info.adapters)}
         self._running = 0

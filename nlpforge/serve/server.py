@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from nlpforge.engines import load_async_engine, read_bundle
 from nlpforge.engines.vllm import to_flags, vllm_env
 from nlpforge.errors import RecipeError, StageError
@@ -45,10 +47,21 @@ def bundle_settings(bundle: Path) -> ServeConfig:
         raise StageError(f"{bundle}/nlpforge.json: serve settings are invalid: {exc}") from None
 
 
-def merge(settings: ServeConfig, flags: dict[str, Any]) -> ServeConfig:
-    """Command-line flags (the ones given, not None) over the recipe's or bundle's settings."""
+def merge(settings: ServeConfig, flags: dict[str, Any], engine_args: list[str] | None = None) -> ServeConfig:
+    """Command-line flags (the ones given, not None) over the recipe's or bundle's settings;
+    ``engine_args`` (``KEY=VALUE``, the value read as YAML) over its ``engine_args``."""
     given = {k: v for k, v in flags.items() if v is not None}
-    return ServeConfig.model_validate({**settings.model_dump(), **given})
+    extra = {}
+    for item in engine_args or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--engine-arg {item!r}: expected KEY=VALUE, e.g. enforce_eager=true")
+        try:
+            extra[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--engine-arg {item!r}: the value is not valid YAML ({exc})") from None
+    data = settings.model_dump()
+    return ServeConfig.model_validate({**data, **given, "engine_args": {**data["engine_args"], **extra}})
 
 
 def server_config(s: ServeConfig, api_keys: list[str], feedback_dir: Path | None, log_prompts: bool, redact_pii: bool) -> ServerConfig:
