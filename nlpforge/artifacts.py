@@ -227,6 +227,7 @@ class Manifest(Artifact):
     packages: dict[str, str] = {}
     inputs: dict[str, str] = {}
     stages: dict[str, StageEntry] = {}
+    tracking: dict[str, str] = {}  # e.g. the MLflow run id of the latest `nlpforge run`
 
     def lineage(self, seed: int, packages: dict[str, str]) -> dict[str, Any]:
         """What a bundle came from: recipe hash, raw inputs, every stage's output hashes, seed and

@@ -26,6 +26,7 @@ from nlpforge.models import resolve_model_path
 from nlpforge.recipe import Recipe, sha256_text
 from nlpforge.runs import RunDir, hash_path, now, package_versions
 from nlpforge.tasks import task_for
+from nlpforge.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,21 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
 
     selected = [s for s in STAGES if s.name in stages]
     _refuse_stale_upstream(recipe, run, selected)
+    tracker = Tracker(recipe, recipe_path, run)
+    if tracker.run_id:
+        manifest = run.load_manifest()
+        manifest.tracking["mlflow_run_id"] = tracker.run_id
+        run.save_manifest(manifest)
+    try:
+        report = _run_stages(recipe, run, selected, fresh, tracker)
+    except BaseException as exc:
+        tracker.finish(exc)
+        raise
+    tracker.finish()
+    return report
+
+
+def _run_stages(recipe: Recipe, run: RunDir, selected: list[Stage], fresh: bool, tracker: Tracker) -> list[dict[str, Any]]:
     report = []
     for stage in selected:
         fingerprint, inputs = _fingerprint(stage, recipe, run)
@@ -172,6 +188,7 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
         if not fresh and entry.status == "completed" and entry.fingerprint == fingerprint and outputs_there:
             log(f"[dim]{stage.name}: unchanged since {entry.finished}, skipped[/dim]")
             report.append({"stage": stage.name, "status": "cached", "seconds": entry.seconds, "summary": entry.summary})
+            tracker.stage(stage.name, "cached", entry.seconds, entry.summary)
             continue
         if fresh or entry.fingerprint != fingerprint:
             # inputs changed: nothing of an earlier attempt (checkpoints included) may be reused
@@ -190,4 +207,5 @@ def run_pipeline(recipe: Recipe, recipe_path: Path, run: RunDir, stages: list[st
         run.update_stage(stage.name, status="completed", finished=now(), seconds=seconds, outputs=outputs, summary=summary, error=None)
         log(f"{stage.name}: completed in {seconds}s: {json.dumps(summary)}")
         report.append({"stage": stage.name, "status": "ran", "seconds": seconds, "summary": summary})
+        tracker.stage(stage.name, "ran", seconds, summary)
     return report

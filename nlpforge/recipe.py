@@ -364,6 +364,15 @@ class ServeConfig(Strict):
         return {**{k: v for k, v in par.items() if v != 1}, **({"max_model_len": self.max_model_len} if self.max_model_len else {}), **self.engine_args}
 
 
+class TrackConfig(Strict):
+    """Experiment tracking: each `nlpforge run` becomes one MLflow run (params, stage metrics,
+    the loss curve, eval results, the manifest and the HTML report as artifacts)."""
+
+    mlflow: bool = Field(False, description="log the run to MLflow (pip install 'nlpforge[track]')")
+    experiment: str | None = Field(None, min_length=1, description="MLflow experiment (default: the recipe's name)")
+    tracking_uri: str | None = Field(None, min_length=1, description="MLflow store when $MLFLOW_TRACKING_URI is unset (default: MLflow's, ./mlflow.db and ./mlruns)")
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="what numpy and torch seeding accept")
@@ -376,6 +385,7 @@ class Recipe(Strict):
     export: ExportConfig = ExportConfig()
     serve: ServeConfig = ServeConfig()
     tune: TuneConfig | None = None
+    track: TrackConfig = TrackConfig()
 
     @model_validator(mode="after")
     def _task_matches_format(self) -> Recipe:
