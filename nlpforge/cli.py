@@ -401,6 +401,9 @@ def serve(
     feedback_dir: Annotated[Path | None, typer.Option(help="store /v1/feedback here (feedback.jsonl)")] = None,
     log_prompts: Annotated[bool, typer.Option("--log-prompts", help="log each prompt to stderr")] = False,
     redact_pii: Annotated[bool, typer.Option("--redact-pii", help="redact PII in logged prompts and in the completions and feedback stored under --feedback-dir")] = False,
+    monitor_factuality: Annotated[bool | None, typer.Option("--monitor-factuality/--no-monitor-factuality",
+                                                            help="score grounded chat answers (metadata.context) against their context, off the request path")] = None,
+    hallucination_gate: Annotated[float | None, typer.Option(min=0, max=1, help="grounded answers above this hallucination_score are counted")] = None,
     threads: Annotated[int | None, typer.Option(help="hf engine: torch CPU threads")] = None,
     max_batch: Annotated[int | None, typer.Option(help="hf engine: most sequences per decoding batch")] = None,
     drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown")] = 30,
@@ -424,7 +427,7 @@ def serve(
         settings = bundle_settings(path)
     flags = {"engine": engine, "host": host, "port": port, "max_queue": max_queue, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
              "max_body_bytes": max_body_bytes, "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "threads": threads,
-             "max_batch": max_batch}
+             "max_batch": max_batch, "monitor_factuality": monitor_factuality, "hallucination_gate": hallucination_gate}
     try:
         s = merge(settings, flags, engine_arg or [])
     except ValueError as exc:

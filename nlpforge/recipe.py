@@ -357,6 +357,8 @@ class ServeConfig(Strict):
     max_body_bytes: int = Field(1 << 20, ge=1024, le=1 << 30, description="largest request body")
     threads: int | None = Field(None, ge=1, le=4096, description="hf engine: torch CPU threads")
     max_batch: int = Field(16, ge=1, le=4096, description="hf engine: most sequences per decoding batch")
+    monitor_factuality: bool = Field(True, description="score grounded chat answers (metadata.context, messages named context) off the request path")
+    hallucination_gate: float = Field(0.5, ge=0, le=1, description="grounded answers above this hallucination_score are counted")
 
     def vllm_overrides(self) -> dict[str, Any]:
         """Engine arguments from this section, by vLLM's names."""

@@ -1,6 +1,7 @@
 """`nlpforge serve --engine hf` on loopback, asked through the official `openai` client and httpx:
-answers, streaming, auth, limits, 429, disconnect abort, feedback, PII-redacted logs,
-classification, graceful shutdown and a schemathesis run over the OpenAPI schema."""
+answers, streaming, auth, limits, 429, disconnect abort, feedback, PII-redacted logs, the
+monitoring series (grounded answers scored off the request path), classification, graceful
+shutdown and a schemathesis run over the OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -277,6 +278,47 @@ def test_feedback_is_stored_with_the_request_and_exports_for_kto_and_dpo(server:
                       "rejected": [{"role": "assistant", "content": other.choices[0].message.content}]}
     assert {"prompt": msgs, "chosen": [{"role": "assistant", "content": first.choices[0].message.content}],
             "rejected": [{"role": "assistant", "content": other.choices[0].message.content}]} in dpo
+
+
+def test_monitoring_scores_grounded_answers_and_counts_feedback(server: Served) -> None:
+    """A chat answer sent with `metadata.context` (or a message named `context`) is scored against
+    it off the request path: the histogram gets exactly the offline scorer's values, and the
+    answer whose context contradicts it lands above the gate."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from nlpforge.evals.factuality import score_records
+
+    def samples() -> dict[tuple[str, tuple], float]:
+        text = httpx.get(f"{server.url}/metrics", headers=AUTH).text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+    def get(snap: dict, name: str, **labels: str) -> float:
+        return snap.get((name, tuple(sorted({"model": MODEL, **labels}.items()))), 0.0)
+
+    c = client(server)
+    msgs = [{"role": "user", "content": "How heavy is the Comet Earbuds?"}]
+    answer = c.chat.completions.create(model=MODEL, messages=msgs).choices[0].message.content
+    supporting = f"Product sheet. {answer} Ships in two days."
+    unrelated = "Our office is closed on Sundays. The Nova Kettle holds 1.7 litres and costs $39; refunds take 14 days."
+    before = samples()
+    first = c.chat.completions.create(model=MODEL, messages=msgs, extra_body={"metadata": {"context": supporting}})
+    streamed = list(c.chat.completions.create(model=MODEL, messages=[{"role": "system", "name": "context", "content": unrelated}, *msgs], stream=True))
+    second = "".join(ch.choices[0].delta.content or "" for ch in streamed if ch.choices)
+    assert first.choices[0].message.content == answer
+    want = [r["hallucination_score"] for r in score_records([{"source": supporting, "output": answer}, {"source": unrelated, "output": second}])]
+    assert want[0] < 0.5 < want[1], (want, answer, second)
+    assert httpx.post(f"{server.url}/v1/feedback", json={"id": first.id, "rating": "up"}, headers=AUTH).status_code == 200
+    deadline = time.time() + 120  # the first score loads spaCy in the server
+    while get(after := samples(), "nlpforge_hallucination_score_count") - get(before, "nlpforge_hallucination_score_count") < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    delta = {name: get(after, name, **lab) - get(before, name, **lab) for name, lab in [
+        ("nlpforge_hallucination_score_count", {}), ("nlpforge_hallucination_over_gate_total", {}), ("nlpforge_feedback_total", {"rating": "up"}),
+        ("nlpforge_finish_reasons_total", {"reason": "stop"}), ("nlpforge_hallucination_score_bucket", {"le": "0.5"})]}
+    assert delta["nlpforge_hallucination_score_count"] == 2 and delta["nlpforge_hallucination_score_bucket"] == 1
+    assert delta["nlpforge_hallucination_over_gate_total"] == 1 and delta["nlpforge_feedback_total"] == 1
+    assert delta["nlpforge_finish_reasons_total"] >= 2 and streamed[-1].choices[0].finish_reason == "stop"
+    scored = get(after, "nlpforge_hallucination_score_sum") - get(before, "nlpforge_hallucination_score_sum")
+    assert scored == pytest.approx(sum(want), abs=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ def create_app(info: BundleInfo, engine: AsyncEngine, cfg: ServerConfig | None =
         yield
         srv.draining = True  # uvicorn has stopped accepting and waited for open requests
         await engine.shutdown()
+        srv.monitor.close()
         if srv.feedback:
             srv.feedback.close()
 

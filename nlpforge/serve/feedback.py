@@ -81,6 +81,12 @@ class FeedbackStore:
             self._db.execute("INSERT OR REPLACE INTO revisions VALUES (?, ?, ?)", (fb.id, fb.choice, revision))
         return revision
 
+    def model_of(self, rid: str) -> str | None:
+        """The model (or adapter) that answered completion ``rid``."""
+        with self._lock:
+            row = self._db.execute("SELECT model FROM completions WHERE id = ?", (rid,)).fetchone()
+        return row[0] if row else None
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -4,6 +4,7 @@ feedback, and the translation of engine outputs into the OpenAI shapes."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from nlpforge.engines.bundle import BundleInfo
 from nlpforge.serve import protocol as P
 from nlpforge.serve.feedback import FeedbackStore
 from nlpforge.serve.middleware import Metrics
+from nlpforge.serve.monitor import Monitor
 
 
 @dataclass
@@ -33,6 +35,8 @@ class ServerConfig:
     feedback_dir: Path | None = None
     log_prompts: bool = False
     redact_pii: bool = False
+    monitor_factuality: bool = True  # score grounded chat answers off the request path
+    hallucination_gate: float = 0.5  # grounded answers scoring above it are counted (nlpforge_hallucination_over_gate)
 
 
 def validation_message(exc: ValidationError) -> tuple[str, str | None]:
@@ -60,6 +64,7 @@ class Server:
         self.defaults = info.defaults
         self.inflight = 0
         self.metrics = Metrics(lambda: self.inflight)
+        self.monitor = Monitor(self.metrics.registry, gate=cfg.hallucination_gate, factuality=cfg.monitor_factuality)
         self.max_prompt = cfg.max_prompt_tokens or info.max_model_len - 1
         self.redact: Callable[[str], str] | None = None
         if cfg.redact_pii:
@@ -161,6 +166,7 @@ class Server:
 
     async def run(self, prompt: list[int], params: Sampling, rid: str, adapter: str | None) -> GenOut:
         last: GenOut | None = None
+        started = time.perf_counter()
         try:
             async with contextlib.aclosing(self.engine.generate(prompt, params, rid, adapter)) as gen:
                 async for out in gen:
@@ -168,12 +174,15 @@ class Server:
         except Exception as exc:
             raise client_error(exc) from exc
         assert last is not None
-        self.count_tokens(last)
+        self.finished(last, adapter, started)
         return last
 
-    def count_tokens(self, out: GenOut) -> None:
+    def finished(self, out: GenOut, adapter: str | None, started: float | None) -> None:
+        """Count a whole answer: tokens, finish reasons, empty answers and refusals, latency."""
         self.metrics.prompt_tokens.inc(out.prompt_len)
         self.metrics.completion_tokens.inc(sum(len(c.token_ids) for c in out.choices))
+        self.monitor.answered(adapter or self.info.name, [c.text for c in out.choices], [c.finish_reason for c in out.choices],
+                              None if started is None else time.perf_counter() - started)
 
     # shapes --------------------------------------------------------------------------------
 

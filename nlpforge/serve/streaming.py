@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -48,6 +49,7 @@ async def streamed(srv: Server, prompt: list[int], params: Sampling, rid: str, a
     """Run one request and yield the events ``on_delta`` makes of each snapshot; errors become an
     ``error`` event (the client raises on it), a disconnect aborts the request."""
     last: GenOut | None = None
+    started = time.perf_counter()
     try:
         async with contextlib.aclosing(srv.engine.generate(prompt, params, rid, adapter, stream=True)) as gen:
             async for out in gen:
@@ -68,5 +70,5 @@ async def streamed(srv: Server, prompt: list[int], params: Sampling, rid: str, a
             yield sse({"error": {"message": f"internal error: {type(exc).__name__}", "type": "server_error", "param": None, "code": None}})
     else:
         if last is not None:
-            srv.count_tokens(last)
+            srv.finished(last, adapter, started)
     yield DONE

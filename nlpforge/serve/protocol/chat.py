@@ -20,6 +20,7 @@ class ContentPart(Loose):
 class ChatMessage(Loose):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[ContentPart] | None = None
+    name: str | None = Field(None, description='"context": this message is grounding the answer is checked against (online factuality)')
 
     @field_validator("content")
     @classmethod
@@ -53,6 +54,7 @@ class ChatCompletionRequest(SamplingFields):
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    metadata: dict[str, str] | None = Field(None, description='"context": grounding the answer is checked against (online factuality), not shown to the model')
 
     @model_validator(mode="after")
     def _no_tool_calls(self) -> ChatCompletionRequest:
@@ -62,6 +64,12 @@ class ChatCompletionRequest(SamplingFields):
 
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    def grounding(self) -> str | None:
+        """The text the answer should rest on: ``metadata.context`` and messages named ``context``."""
+        parts = [(self.metadata or {}).get("context") or "", *(m.content or "" for m in self.messages if m.name == "context")]
+        text = "\n\n".join(p for p in parts if p.strip())
+        return text or None
 
     def message_dicts(self) -> list[dict[str, str]]:
         return [{"role": m.role, "content": m.content or ""} for m in self.messages]

@@ -39,6 +39,8 @@ async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(serv
     completion = sum(len(c.token_ids) for c in out.choices)
     if srv.feedback:
         srv.feedback.remember(rid, model, messages, [c.text for c in out.choices])
+    if (context := req.grounding()) is not None:
+        srv.monitor.grounded(model, context, [c.text for c in out.choices])
     return json_response(P.ChatCompletion(id=rid, model=model, choices=choices, usage=P.Usage(prompt_tokens=len(prompt), completion_tokens=completion, total_tokens=len(prompt) + completion)))
 
 
@@ -70,6 +72,8 @@ def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[
         if out.finished:
             if srv.feedback:
                 srv.feedback.remember(rid, model, messages, [c.text for c in out.choices])
+            if (context := req.grounding()) is not None:
+                srv.monitor.grounded(model, context, [c.text for c in out.choices])
             if include_usage:
                 n = sum(len(c.token_ids) for c in out.choices)
                 events.append(sse(P.ChatCompletionChunk(id=rid, model=model, choices=[], usage=P.Usage(prompt_tokens=len(prompt), completion_tokens=n, total_tokens=len(prompt) + n))))

@@ -53,4 +53,6 @@ async def feedback(req: P.FeedbackRequest, srv: Annotated[Server, Depends(server
     revision = srv.feedback.add(req)
     if revision is None:
         raise P.APIError(404, f"no recent chat completion with id {req.id!r} (choice {req.choice}) on this server", param="id", code="not_found")
+    if req.rating is not None:
+        srv.monitor.rated(srv.feedback.model_of(req.id) or srv.info.name, req.rating)
     return P.FeedbackResponse(id=req.id, revision=revision)
