@@ -335,6 +335,7 @@ class ExportConfig(Strict):
     merge_tolerance: float = Field(1e-3, gt=0)
     format: Literal["merged", "adapter"] = Field("merged", description="merged: one set of weights; adapter: base weights + adapters/<name> for vLLM multi-LoRA")
     max_lora_rank: int = Field(16, ge=1, le=512, description="--max-lora-rank written into the serve flags of an adapter bundle")
+    drift: Literal["embedding", "words", "off"] = Field("embedding", description="drift.json for the server's input-drift gauges: training prompt words (+ MiniLM centroid)")
 
 
 class ServeConfig(Strict):
@@ -358,6 +359,7 @@ class ServeConfig(Strict):
     threads: int | None = Field(None, ge=1, le=4096, description="hf engine: torch CPU threads")
     max_batch: int = Field(16, ge=1, le=4096, description="hf engine: most sequences per decoding batch")
     monitor_factuality: bool = Field(True, description="score grounded chat answers (metadata.context, messages named context) off the request path")
+    monitor_drift: bool = Field(True, description="compare chat prompts with the bundle's drift.json (training prompts), off the request path")
     hallucination_gate: float = Field(0.5, ge=0, le=1, description="grounded answers above this hallucination_score are counted")
 
     def vllm_overrides(self) -> dict[str, Any]:

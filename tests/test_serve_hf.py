@@ -280,10 +280,11 @@ def test_feedback_is_stored_with_the_request_and_exports_for_kto_and_dpo(server:
             "rejected": [{"role": "assistant", "content": other.choices[0].message.content}]} in dpo
 
 
-def test_monitoring_scores_grounded_answers_and_counts_feedback(server: Served) -> None:
+def test_monitoring_scores_grounded_answers_and_counts_feedback(server: Served, quickstart_run: Path) -> None:
     """A chat answer sent with `metadata.context` (or a message named `context`) is scored against
     it off the request path: the histogram gets exactly the offline scorer's values, and the
-    answer whose context contradicts it lands above the gate."""
+    answer whose context contradicts it lands above the gate. The prompts feed the drift gauges
+    against the bundle's drift.json."""
     from prometheus_client.parser import text_string_to_metric_families
 
     from nlpforge.evals.factuality import score_records
@@ -319,6 +320,11 @@ def test_monitoring_scores_grounded_answers_and_counts_feedback(server: Served) 
     assert delta["nlpforge_finish_reasons_total"] >= 2 and streamed[-1].choices[0].finish_reason == "stop"
     scored = get(after, "nlpforge_hallucination_score_sum") - get(before, "nlpforge_hallucination_score_sum")
     assert scored == pytest.approx(sum(want), abs=1e-6)
+    drift = json.loads((quickstart_run / "export/drift.json").read_text())
+    assert drift["prompts"] > 100 and len(drift["centroid"]) == 384
+    assert after[("nlpforge_input_drift_reference", (("measure", "oov_rate"),))] == pytest.approx(drift["held_out"]["oov_rate"])
+    gauges = [after[(name, (("model", MODEL),))] for name in ("nlpforge_input_oov_rate", "nlpforge_input_embedding_distance")]
+    assert 0 <= gauges[0] <= 1 and 0 < gauges[1] < 2
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from nlpforge.console import log
 from nlpforge.data.chat import prompt_ids, render
 from nlpforge.engines.vllm import to_flags
 from nlpforge.errors import ContractError
+from nlpforge.evals.drift import build_reference, last_user_text, write_reference
 from nlpforge.jsonl import read_jsonl
 from nlpforge.models import load_base_as_trained, load_tokenizer, set_threads, torch_dtype
 from nlpforge.recipe import Recipe
@@ -149,6 +150,11 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
             bundle_meta.write(tmp)
             add_adapter(tmp, recipe.name, adapter, cfg.max_lora_rank)
             bundle_meta = BundleMeta.read(tmp)
+        if cfg.drift != "off":
+            log("export: drift reference (drift.json) from the training prompts")
+            write_reference(tmp, build_reference([last_user_text(r["messages"]) for r in read_jsonl(prepared / "train.jsonl") if "messages" in r],
+                                                 [last_user_text(r["messages"]) for r in read_jsonl(prepared / "eval.jsonl") if "messages" in r],
+                                                 embed=cfg.drift == "embedding"))
         (tmp / "README.md").write_text(model_card(recipe, bundle_meta), encoding="utf-8")
     return {"bundle": str(out_dir), "merge_max_abs_diff": merge_diff, "samples_checked": contract["samples_checked"]}
 

@@ -15,6 +15,7 @@ from nlpforge.console import log
 from nlpforge.data.chat import prompt_ids
 from nlpforge.engines.base import AsyncEngine, EngineRequestError, GenOut, Sampling, TokenLogprob
 from nlpforge.engines.bundle import BundleInfo
+from nlpforge.evals.drift import read_reference
 from nlpforge.serve import protocol as P
 from nlpforge.serve.feedback import FeedbackStore
 from nlpforge.serve.middleware import Metrics
@@ -36,6 +37,7 @@ class ServerConfig:
     log_prompts: bool = False
     redact_pii: bool = False
     monitor_factuality: bool = True  # score grounded chat answers off the request path
+    monitor_drift: bool = True  # prompts against the bundle's drift.json, off the request path
     hallucination_gate: float = 0.5  # grounded answers scoring above it are counted (nlpforge_hallucination_over_gate)
 
 
@@ -64,7 +66,8 @@ class Server:
         self.defaults = info.defaults
         self.inflight = 0
         self.metrics = Metrics(lambda: self.inflight)
-        self.monitor = Monitor(self.metrics.registry, gate=cfg.hallucination_gate, factuality=cfg.monitor_factuality)
+        drift = read_reference(info.path) if cfg.monitor_drift else None
+        self.monitor = Monitor(self.metrics.registry, gate=cfg.hallucination_gate, factuality=cfg.monitor_factuality, drift=drift)
         self.max_prompt = cfg.max_prompt_tokens or info.max_model_len - 1
         self.redact: Callable[[str], str] | None = None
         if cfg.redact_pii:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from nlpforge.engines.base import GenOut, Sampling
+from nlpforge.evals.drift import last_user_text
 from nlpforge.serve import protocol as P
 from nlpforge.serve.middleware import OpenAIRoute
 from nlpforge.serve.routes import json_response, responses, server
@@ -28,6 +29,7 @@ async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(serv
     rid = P.new_id("chatcmpl")
     model = req.model or srv.info.name
     srv.log_prompt(rid, json.dumps(messages))
+    srv.monitor.prompted(model, [last_user_text(messages)])
     if req.stream:
         srv.acquire(req.n)
         return SSEResponse(_stream(srv, req, model, prompt, params, rid, adapter, messages), lambda: srv.release(req.n))
