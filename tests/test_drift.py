@@ -18,8 +18,13 @@ from nlpforge.serve.monitor import Monitor
 
 
 def support_prompts() -> list[str]:
-    rows = [json.loads(x) for x in (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines()]
-    return [t for t in (last_user_text(r["messages"]) for r in rows if "messages" in r) if len(words(t)) >= 4]
+    rows = []
+    for line in (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the corpus carries broken lines on purpose (the clean stage's rejects)
+    return [t for t in (last_user_text(r["messages"]) for r in rows if isinstance(r, dict) and isinstance(r.get("messages"), list)) if len(words(t)) >= 4]
 
 
 def stdlib_sentences(n: int) -> list[str]:
@@ -33,7 +38,9 @@ def stdlib_sentences(n: int) -> list[str]:
     out = []
     for mod in (argparse, collections, json_mod, pathlib, re, subprocess):
         for name in dir(mod):
-            doc = getattr(getattr(mod, name), "__doc__", None) or ""
+            doc = getattr(getattr(mod, name), "__doc__", None)
+            if not isinstance(doc, str):
+                continue
             first = " ".join(doc.strip().split("\n\n")[0].split())
             if 6 <= len(first.split()) <= 40 and first not in out:
                 out.append(first)
