@@ -405,6 +405,7 @@ def serve(
                                                             help="score grounded chat answers (metadata.context) against their context, off the request path")] = None,
     hallucination_gate: Annotated[float | None, typer.Option(min=0, max=1, help="grounded answers above this hallucination_score are counted")] = None,
     monitor_drift: Annotated[bool | None, typer.Option("--monitor-drift/--no-monitor-drift", help="compare chat prompts with the bundle's drift.json")] = None,
+    monitor_cpu: Annotated[float | None, typer.Option(min=0.01, max=1, help="share of one core the monitoring worker may use (beyond it, answers are sampled)")] = None,
     threads: Annotated[int | None, typer.Option(help="hf engine: torch CPU threads")] = None,
     max_batch: Annotated[int | None, typer.Option(help="hf engine: most sequences per decoding batch")] = None,
     drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown")] = 30,
@@ -429,7 +430,7 @@ def serve(
     flags = {"engine": engine, "host": host, "port": port, "max_queue": max_queue, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
              "max_body_bytes": max_body_bytes, "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "threads": threads,
              "max_batch": max_batch, "monitor_factuality": monitor_factuality, "hallucination_gate": hallucination_gate,
-             "monitor_drift": monitor_drift}
+             "monitor_drift": monitor_drift, "monitor_cpu": monitor_cpu}
     try:
         s = merge(settings, flags, engine_arg or [])
     except ValueError as exc:

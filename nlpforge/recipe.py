@@ -360,6 +360,7 @@ class ServeConfig(Strict):
     max_batch: int = Field(16, ge=1, le=4096, description="hf engine: most sequences per decoding batch")
     monitor_factuality: bool = Field(True, description="score grounded chat answers (metadata.context, messages named context) off the request path")
     monitor_drift: bool = Field(True, description="compare chat prompts with the bundle's drift.json (training prompts), off the request path")
+    monitor_cpu: float = Field(0.1, gt=0, le=1, description="share of one core the monitoring worker may use; beyond it answers are sampled (the rest counted as dropped)")
     hallucination_gate: float = Field(0.5, ge=0, le=1, description="grounded answers above this hallucination_score are counted")
 
     def vllm_overrides(self) -> dict[str, Any]:

@@ -97,16 +97,20 @@ class DriftWindow:
         self.oov: collections.deque[float] = collections.deque(maxlen=window)
         self.dist: collections.deque[float] = collections.deque(maxlen=window)
 
+    def load(self) -> None:
+        """Load the encoder now (else at the first prompt); without one, the word measure alone."""
+        if self.centroid is not None and self.encoder is None:
+            self.encoder = _encoder()
+            if self.encoder is None:
+                self.centroid = None
+
     def observe(self, text: str) -> tuple[float | None, float | None]:
         """Add one prompt; the rolling means after it (None until a measure has a value)."""
         rate = oov_rate(text, self.vocab)
         if rate is not None:
             self.oov.append(rate)
         if self.centroid is not None and text.strip():
-            if self.encoder is None:
-                self.encoder = _encoder()
-                if self.encoder is None:
-                    self.centroid = None  # no encoder here: the word measure alone
+            self.load()
             if self.encoder is not None:
                 emb = self.encoder.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0]
                 self.dist.append(float(1 - sum(a * b for a, b in zip(emb.tolist(), self.centroid))))

@@ -38,6 +38,7 @@ class ServerConfig:
     redact_pii: bool = False
     monitor_factuality: bool = True  # score grounded chat answers off the request path
     monitor_drift: bool = True  # prompts against the bundle's drift.json, off the request path
+    monitor_cpu: float = 0.1  # share of one core the monitoring worker may use
     hallucination_gate: float = 0.5  # grounded answers scoring above it are counted (nlpforge_hallucination_over_gate)
 
 
@@ -67,7 +68,8 @@ class Server:
         self.inflight = 0
         self.metrics = Metrics(lambda: self.inflight)
         drift = read_reference(info.path) if cfg.monitor_drift else None
-        self.monitor = Monitor(self.metrics.registry, gate=cfg.hallucination_gate, factuality=cfg.monitor_factuality, drift=drift)
+        self.monitor = Monitor(self.metrics.registry, gate=cfg.hallucination_gate, factuality=cfg.monitor_factuality, drift=drift,
+                               cpu=cfg.monitor_cpu)
         self.max_prompt = cfg.max_prompt_tokens or info.max_model_len - 1
         self.redact: Callable[[str], str] | None = None
         if cfg.redact_pii:
