@@ -33,6 +33,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model.build(tmp_path_factory.mktemp("models") / "tiny", steps=200, log=False)
 
 
+def support_sample(folder: Path, n: int) -> Path:
+    """The first ``n`` lines of the shipped support corpus (its deliberately broken lines
+    included) as ``folder/raw.jsonl``: the raw input of a small recipe."""
+    lines = (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines()[:n]
+    out = folder / "raw.jsonl"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 def nlpforge(*args: str, cwd: Path = ROOT, check: bool = True, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess."""
     proc = subprocess.run(

@@ -10,15 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, nlpforge
+from conftest import ROOT, nlpforge, support_sample
 
 from nlpforge.errors import StageError
 from nlpforge.train.launch import launch_command
 
 
 def _ddp_recipe(tiny_model: Path, tmp_path: Path) -> tuple[Path, Path]:
-    lines = (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines()[:60]
-    (tmp_path / "raw.jsonl").write_text("\n".join(lines) + "\n")
+    support_sample(tmp_path, 60)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"name: ddp\ndata:\n  inputs: [{tmp_path / 'raw.jsonl'}]\nmodel:\n  path: {tiny_model}\ntrain:\n  threads: 1\n  max_steps: 4\n  batch_size: 2\n  logging_steps: 1\n")
     run = tmp_path / "run"

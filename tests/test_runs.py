@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, support_sample
 
 from nlpforge.atomic import atomic_dir, atomic_file, atomic_write_text
 from nlpforge.errors import StageError
@@ -13,8 +13,7 @@ from nlpforge.runs import RunDir
 
 @pytest.fixture()
 def small_recipe(tmp_path: Path, tiny_model: Path) -> Path:
-    lines = (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines()[:120]
-    (tmp_path / "raw.jsonl").write_text("\n".join(lines) + "\n")
+    support_sample(tmp_path, 120)
     path = tmp_path / "recipe.yaml"
     path.write_text(f"name: small\ndata:\n  inputs: [{tmp_path / 'raw.jsonl'}]\nmodel:\n  path: {tiny_model}\n")
     return path

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, nlpforge
+from conftest import nlpforge, support_sample
 
 from nlpforge.tracking import flatten, numbers
 
@@ -23,8 +23,7 @@ def test_flatten_and_numbers_keep_what_mlflow_accepts() -> None:
 @pytest.mark.slow
 def test_a_run_is_logged_to_mlflow(tiny_model: Path, tmp_path: Path) -> None:
     mlflow = pytest.importorskip("mlflow")
-    lines = (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines()[:80]
-    (tmp_path / "raw.jsonl").write_text("\n".join(lines) + "\n")
+    support_sample(tmp_path, 80)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         f"name: tracked\ndata:\n  inputs: [{tmp_path / 'raw.jsonl'}]\nmodel:\n  path: {tiny_model}\n"

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, nlpforge
+from conftest import ROOT, nlpforge, support_sample
 from safetensors.torch import load_file
 
 TRAIN = ["--set", "train.max_steps=24", "--set", "train.save_steps=4", "--set", "train.batch_size=4", "--set", "train.logging_steps=2"]
@@ -15,8 +15,7 @@ TRAIN = ["--set", "train.max_steps=24", "--set", "train.save_steps=4", "--set", 
 
 @pytest.fixture()
 def prepared(tmp_path: Path, tiny_model: Path) -> tuple[Path, list[str]]:
-    lines = (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines()[:150]
-    (tmp_path / "raw.jsonl").write_text("\n".join(lines) + "\n")
+    support_sample(tmp_path, 150)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"name: resume\ndata:\n  inputs: [{tmp_path / 'raw.jsonl'}]\nmodel:\n  path: {tiny_model}\ntrain:\n  threads: 1\n")
     return recipe, TRAIN

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, nlpforge
+from conftest import ROOT, nlpforge, support_sample
 from test_peft import make_recipe
 
 from nlpforge.recipe import load_recipe
@@ -87,8 +87,7 @@ def test_report_to_is_passed_to_the_trainer(tiny_model: Path, tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_tune_writes_trials_and_a_best_recipe(tiny_model: Path, tmp_path: Path) -> None:
-    lines = (ROOT / "corpora/support/conversations.jsonl").read_text().splitlines()[:80]
-    (tmp_path / "raw.jsonl").write_text("\n".join(lines) + "\n")
+    support_sample(tmp_path, 80)
     recipe = tmp_path / "tune.yaml"
     recipe.write_text(
         f"name: tune\ndata:\n  inputs: [{tmp_path / 'raw.jsonl'}]\n  splits:\n    eval: 0.2\nmodel:\n  path: {tiny_model}\n"
