@@ -228,6 +228,7 @@ class Manifest(Artifact):
     inputs: dict[str, str] = {}
     stages: dict[str, StageEntry] = {}
     tracking: dict[str, str] = {}  # e.g. the MLflow run id of the latest `nlpforge run`
+    improve: dict[str, Any] = {}  # `nlpforge improve`: the production version, the feedback rows that went in, the comparison
 
     def lineage(self, seed: int, packages: dict[str, str]) -> dict[str, Any]:
         """What a bundle came from: recipe hash, raw inputs, every stage's output hashes, seed and

@@ -24,6 +24,7 @@ RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="default: runs
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="rerun stages even if their inputs are unchanged")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
+RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="registry folder (default: $NLPFORGE_REGISTRY or ./registry)")]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -408,7 +409,10 @@ def serve(
     monitor_cpu: Annotated[float | None, typer.Option(min=0.01, max=1, help="share of one core the monitoring worker may use (beyond it, answers are sampled)")] = None,
     threads: Annotated[int | None, typer.Option(help="hf engine: torch CPU threads")] = None,
     max_batch: Annotated[int | None, typer.Option(help="hf engine: most sequences per decoding batch")] = None,
-    drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown")] = 30,
+    drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown (and on an engine swapped out by --watch-registry)")] = 30,
+    registry: RegistryOpt = None,
+    watch_registry: Annotated[bool, typer.Option("--watch-registry", help="serving NAME@STAGE: swap in the version the stage points at when it moves, without a restart")] = False,
+    watch_interval: Annotated[float, typer.Option(min=0.1, help="seconds between two looks at the registry (--watch-registry)")] = 10.0,
     run_dir: RunDirOpt = None,
     extra: Annotated[list[str] | None, typer.Argument(help="extra vLLM flags after -- (--engine vllm-server)")] = None,
     debug: DebugOpt = False,
@@ -425,8 +429,16 @@ def serve(
         r = load_recipe(target)
         path, settings = (run_dir or Path("runs") / r.name) / "export", r.serve
     else:
-        path = resolve(target)
+        path = resolve(target, registry)
         settings = bundle_settings(path)
+    watch = None
+    if watch_registry:
+        from nlpforge.export.registry import REF
+        from nlpforge.serve.watch import Watch
+
+        if REF.match(target) is None or path == Path(target):
+            raise RecipeError(f"--watch-registry follows a registry stage; serve NAME@STAGE (e.g. {Path(target).name}@production), not {target}")
+        watch = Watch(target, registry, watch_interval, drain)
     flags = {"engine": engine, "host": host, "port": port, "max_queue": max_queue, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
              "max_body_bytes": max_body_bytes, "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "threads": threads,
              "max_batch": max_batch, "monitor_factuality": monitor_factuality, "hallucination_gate": hallucination_gate,
@@ -443,7 +455,40 @@ def serve(
     if s.engine == "vllm-server":
         exec_vllm_server(path, s, keys[0] if keys else None, extra)
         return
-    serve_bundle(path, s, server_config(s, keys, feedback_dir, log_prompts, redact_pii), drain_s=drain)
+    if watch and s.engine == "vllm-server":
+        raise RecipeError("--watch-registry needs nlpforge's own server (--engine vllm or hf); vLLM's server process cannot swap its model")
+    serve_bundle(path, s, server_config(s, keys, feedback_dir, log_prompts, redact_pii), drain_s=drain, watch=watch)
+
+
+@command()
+def improve(
+    recipe: RecipeArg,
+    feedback: Annotated[Path, typer.Option("--feedback", help="the server's --feedback-dir (or its feedback.jsonl)")],
+    from_: Annotated[str, typer.Option("--from", help="the model to improve: NAME@production, NAME@vN")],
+    heldout: Annotated[Path | None, typer.Option("--heldout", help="the recipe's held-out conversations (default: runs/<recipe>/prepare/eval.jsonl)")] = None,
+    registry: RegistryOpt = None,
+    set_: SetOpt = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="default: runs/<recipe name>-improve")] = None,
+    fresh: FreshOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Tune the production model on its users' feedback (KTO or DPO, the recipe's `improve` section),
+    compare the candidate with production on the feedback's and the recipe's held-out sets, and
+    register it into `staging` only if every gate passes."""
+    from nlpforge.evals.gates import GateError
+    from nlpforge.improve import improve as run_improve
+    from nlpforge.recipe import load_recipe
+
+    r = load_recipe(recipe, set_)
+    root = run_dir or Path("runs") / f"{r.name}-improve"
+    try:
+        rec = run_improve(r, recipe, feedback, from_, registry, root, heldout, fresh)
+    except GateError:
+        if (root / "improve.json").is_file():
+            render.improve_report(json.loads((root / "improve.json").read_text(encoding="utf-8")))
+        raise
+    render.improve_report(rec)
 
 
 feedback_app = typer.Typer(no_args_is_help=True, help="Feedback collected by `nlpforge serve --feedback-dir`.")
@@ -468,7 +513,6 @@ def feedback_export(
 
 models_app = typer.Typer(no_args_is_help=True, help="A local registry of bundles: immutable versions and stages ($NLPFORGE_REGISTRY, default ./registry).")
 app.add_typer(models_app, name="models")
-RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="registry folder (default: $NLPFORGE_REGISTRY or ./registry)")]
 
 
 @command("register", models_app)

@@ -378,6 +378,22 @@ class TrackConfig(Strict):
     tracking_uri: str | None = Field(None, min_length=1, description="MLflow store when $MLFLOW_TRACKING_URI is unset (default: MLflow's, ./mlflow.db and ./mlruns)")
 
 
+class ImproveConfig(Strict):
+    """`nlpforge improve`: preference tuning on served feedback, on top of the production bundle,
+    compared with production on the feedback's held-out part and the recipe's held-out split."""
+
+    method: Literal["kto", "dpo"] = Field("kto", description="kto: thumbs up/down (and preferred answers) as single labelled completions; dpo: preferred vs served pairs")
+    heldout: float = Field(0.2, gt=0, lt=1, description="share of the feedback's completions held out for the comparison (by completion id: stable as feedback grows)")
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = Field(-1, ge=-1, le=INT32, description="overrides epochs when > 0")
+    learning_rate: float = Field(5e-5, gt=0, description="preference tuning wants a smaller rate than SFT")
+    beta: float = Field(0.1, gt=0, description="strength of the KL penalty to the production model")
+    gates: dict[str, GateConfig] = Field(
+        {"exact_match": GateConfig(max_decrease=0.0), "hallucination_score": GateConfig(max_increase=0.0)},
+        description="candidate against production on both held-out sets; default: no regression in exact match, hallucination_score must not rise")
+    stage: Literal["staging", "production"] = Field("staging", description="the stage a candidate that passes every gate is registered into")
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="what numpy and torch seeding accept")
@@ -391,6 +407,7 @@ class Recipe(Strict):
     serve: ServeConfig = ServeConfig()
     tune: TuneConfig | None = None
     track: TrackConfig = TrackConfig()
+    improve: ImproveConfig = ImproveConfig()
 
     @model_validator(mode="after")
     def _task_matches_format(self) -> Recipe:

@@ -104,3 +104,26 @@ def score_summary(s: dict) -> None:
 
 def models(rows: list[dict[str, Any]]) -> None:
     table("models", ["name", "version", "stages", "task", "registered"], [[r["name"], r["version"], ",".join(r["stages"]), r["task"] or f"broken: {r['error']}", r["registered"]] for r in rows])
+
+
+def improve_report(rec: dict[str, Any]) -> None:
+    """Candidate against production on each held-out set, one row per metric, with its gates."""
+    sets = {"feedback": "feedback held-out", "recipe": "recipe held-out"}
+    comp = rec.get("comparison", {})
+
+    def num(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, int | float) else "-"
+
+    rows = []
+    for s, c in comp.items():
+        gates: dict[str, list[str]] = {}
+        for g in c.get("gates", []):
+            gates.setdefault(g["metric"], []).append(f"{g['rule']} {g['bound']}: {'pass' if g['passed'] else 'FAIL'}")
+        keys = [k for k in ("loss", "exact_match", "f1", "hallucination_score", "stopped") if k in c.get("tuned", {})]
+        for k in keys + sorted(set(gates) - set(keys)):
+            rows.append([sets[s], k, num((c.get("base") or {}).get(k)), num(c["tuned"].get(k)), num((c.get("delta") or {}).get(k)), "; ".join(gates.get(k, []))])
+    prod = rec["production"]
+    table(f"improve {prod['name']}@{prod['version']}: {rec['feedback']['train']['examples']} {rec['method']} rows",
+          ["set", "metric", f"production {prod['version']}", "candidate", "delta", "gate"], rows)
+    if rec.get("registered"):
+        out.print(f"registered {rec['registered']}; stages now {rec.get('stages_now')}", highlight=False)

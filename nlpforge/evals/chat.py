@@ -20,7 +20,7 @@ from nlpforge.evals.gates import GateError, check_gates, gate_message
 from nlpforge.evals.metrics import generation_metrics
 from nlpforge.jsonl import read_jsonl, write_jsonl
 from nlpforge.models import load_base, load_tokenizer, load_tuned, set_threads
-from nlpforge.recipe import EvalConfig, Recipe
+from nlpforge.recipe import EvalConfig, GateConfig, Recipe
 
 
 def evaluate(engine: HFEngine, rows: list[dict], max_new_tokens: int) -> tuple[dict[str, float], list[Completion]]:
@@ -96,15 +96,20 @@ def _models(recipe: Recipe, adapter: Path) -> list[tuple[str, Any]]:
     return [*loaders, ("tuned", lambda: load_tuned(recipe, adapter))]
 
 
+def judge(results: dict[str, Any], gates: dict[str, GateConfig]) -> dict[str, Any]:
+    """``delta`` (tuned - base, when the base was evaluated), the gate rows and ``passed``, added to ``results``."""
+    if results.get("base"):
+        shared = [k for k in results["tuned"] if k != "samples" and isinstance(results["base"].get(k), int | float)]
+        results["delta"] = {k: round(results["tuned"][k] - results["base"][k], 4) for k in shared}
+    results["gates"] = check_gates(gates, results)
+    results["passed"] = all(g["passed"] for g in results["gates"])
+    return results
+
+
 def _finish(recipe: Recipe, results: dict[str, Any], out_dir: Path) -> EvalResults:
     """Deltas, lm-eval, gates; write results.json and the report; raise if a gate failed."""
     cfg = recipe.eval
-    if "base" in results:
-        shared = [k for k in results["tuned"] if k != "samples" and isinstance(results["base"].get(k), int | float)]
-        results["delta"] = {k: round(results["tuned"][k] - results["base"][k], 4) for k in shared}
-    results["gates"] = check_gates(cfg.gates, results)
-    results["passed"] = all(g["passed"] for g in results["gates"])
-    res = EvalResults.model_validate(results)
+    res = EvalResults.model_validate(judge(results, cfg.gates))
     res.write(out_dir)
     if cfg.report:
         from nlpforge.evals.report import write_report
@@ -145,6 +150,26 @@ def run_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> di
     res = _finish(recipe, results, out_dir)
     keys = ["loss", "exact_match"] + (["hallucination_score"] if "hallucination_score" in res.tuned else [])
     return {f"{name}_{k}": getattr(res, name)[k] for name in outputs for k in keys}
+
+
+def compare_bundles(cfg: EvalConfig, rows: list[dict], bundles: dict[str, Path], threads: int | None = None) -> tuple[dict[str, Any], list[dict]]:
+    """The chat eval (loss, overlap metrics, factuality) of exported bundles on the same rows,
+    each loaded the way the hf engine serves it; ``({name: metrics}, samples)``."""
+    from nlpforge.engines.bundle import read_bundle
+
+    set_threads(threads)
+    results: dict[str, Any] = {"task": "chat"}
+    texts: dict[str, list[str]] = {}
+    for name, path in bundles.items():
+        log(f"eval: {name} ({path}) on {len(rows)} held-out conversations")
+        engine = HFEngine.from_bundle(read_bundle(path), cfg.batch_size, threads)
+        results[name], outputs = evaluate(engine, rows, cfg.max_new_tokens)
+        texts[name] = [o.text for o in outputs]
+        if cfg.factuality.enabled:
+            summary, _ = factuality(engine, cfg, rows, texts[name])
+            results[name].update({k: round(v, 4) for k, v in summary.items()})
+    samples = [{"source": r.get("source"), "reference": r["messages"][-1]["content"], **{n: t[i] for n, t in texts.items()}} for i, r in enumerate(rows)]
+    return results, samples
 
 
 def run_text_eval(recipe: Recipe, prepared: Path, adapter: Path, out_dir: Path) -> dict[str, Any]:

@@ -43,11 +43,12 @@ def check_gates(gates: dict[str, GateConfig], results: dict[str, Any]) -> list[d
     return rows
 
 
-def gate_message(rows: list[dict[str, Any]]) -> str:
+def gate_message(rows: list[dict[str, Any]], blocked: str = "export blocked",
+                 where: str = "eval.gates in the recipe; details in eval/results.json and eval/report.html") -> str:
     failed = [r for r in rows if not r["passed"]]
     what = {"min": "tuned {v} < min {b}", "max": "tuned {v} > max {b}", "max_increase": "rose by {v} > max_increase {b}", "max_decrease": "fell by {nv} > max_decrease {b}"}
     parts = [f"{r['metric']}: " + what[r["rule"]].format(v=round(r["value"], 4), nv=round(-r["value"], 4), b=r["bound"]) for r in failed]
-    return f"{len(failed)} release gate(s) failed, export blocked: " + "; ".join(parts) + " (eval.gates in the recipe; details in eval/results.json and eval/report.html)"
+    return f"{len(failed)} release gate(s) failed, {blocked}: " + "; ".join(parts) + f" ({where})"
 
 
 def assert_gates_passed(results_path: Path) -> None:

@@ -124,6 +124,10 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
         model.generation_config.do_sample = True
         model.generation_config.temperature = cfg.temperature
         model.generation_config.top_p = cfg.top_p
+    else:  # a base that is itself a bundle (improve) loads with the greedy temperature 0 that transformers refuses to save; it is written back below
+        model.generation_config.do_sample = False
+        model.generation_config.temperature = None
+        model.generation_config.top_p = None
 
     results = EvalResults.read(eval_dir) if EvalResults.path_in(eval_dir).is_file() else None
     # adapter bundles: `model: NAME` picks the tuned adapter, `NAME-base` the base

@@ -80,8 +80,10 @@ def resolve(ref: str, root: Path | None = None) -> Path:
     return path
 
 
-def register(bundle: Path, name: str | None = None, root: Path | None = None) -> tuple[str, str]:
-    """Check a bundle in full and copy it in as the next version (never overwriting one); returns (name, version)."""
+def register(bundle: Path, name: str | None = None, root: Path | None = None, lineage: dict[str, Any] | None = None) -> tuple[str, str]:
+    """Check a bundle in full and copy it in as the next version (never overwriting one); returns
+    (name, version). ``lineage`` (where the version came from: parent version, run, feedback) is
+    kept in its ``registry.json``."""
     if not BundleMeta.path_in(bundle).is_file():
         raise StageError(f"{bundle}: not an nlpforge bundle (no {BundleMeta.FILE}); export one with `nlpforge export RECIPE`")
     meta = read_bundle(bundle).meta
@@ -94,11 +96,24 @@ def register(bundle: Path, name: str | None = None, root: Path | None = None) ->
     with atomic_dir(target) as tmp:
         shutil.copytree(bundle, tmp, dirs_exist_ok=True)
         atomic_write_json(tmp / "registry.json", {"name": name, "version": version, "registered": now(), "source": str(bundle.resolve()),
-                                                  "sha256": hash_path(bundle)})
+                                                  "sha256": hash_path(bundle), **({"lineage": lineage} if lineage else {})})
     for p in target.rglob("*"):  # immutable: read-only files
         if p.is_file():
             p.chmod(0o444)
     return name, version
+
+
+def version_with(name: str, sha256: str, root: Path | None = None) -> str | None:
+    """The version registered from a bundle with this content hash, if any (registering the same
+    candidate twice would make two versions of one model)."""
+    for v in versions(name, root):
+        path = registry_root(root) / name / v / "registry.json"
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("sha256") == sha256:
+                return v
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+    return None
 
 
 def promote(ref: str, stage: str, root: Path | None = None) -> dict[str, str]:

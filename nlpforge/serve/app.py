@@ -4,7 +4,8 @@ piece of inference is in ``nlpforge.engines``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -20,19 +21,27 @@ from nlpforge.serve.middleware import Guard, error_response
 from nlpforge.serve.protocol import APIError
 from nlpforge.serve.routes import chat, classify, completions, misc
 from nlpforge.serve.state import Server, ServerConfig
+from nlpforge.serve.watch import Watch, watch_registry
 
 
-def create_app(info: BundleInfo, engine: AsyncEngine, cfg: ServerConfig | None = None) -> Guard:
+def create_app(info: BundleInfo, engine: AsyncEngine, cfg: ServerConfig | None = None, watch: Watch | None = None,
+               load: Callable[[BundleInfo], AsyncEngine] | None = None) -> Guard:
+    """The app over ``engine``; with ``watch`` (and ``load``, which builds an engine for a bundle)
+    it follows a registry stage and swaps new versions in (``serve.watch``)."""
     cfg = cfg or ServerConfig()
     srv = Server(info, engine, cfg)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
-        log(f"nlpforge serve: {info.name} ({info.task}) on the {engine.kind} engine, ready")
+        log(f"nlpforge serve: {srv.fingerprint or info.name} ({info.task}) on the {engine.kind} engine, ready")
+        watcher = asyncio.get_running_loop().create_task(watch_registry(srv, watch, load)) if watch and load else None
         yield
         srv.draining = True  # uvicorn has stopped accepting and waited for open requests
-        await engine.shutdown()
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, *srv.draining_engines, return_exceptions=True)
+        await srv.engine.shutdown()
         srv.monitor.close()
         if srv.feedback:
             srv.feedback.close()

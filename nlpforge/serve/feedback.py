@@ -47,17 +47,20 @@ class FeedbackStore:
         self._db.execute("PRAGMA synchronous=NORMAL")  # a power cut may lose the last completions, never corrupt the file
         self._db.execute("CREATE TABLE IF NOT EXISTS completions (id TEXT PRIMARY KEY, model TEXT, messages TEXT, answers TEXT, created TEXT)")
         self._db.execute("CREATE TABLE IF NOT EXISTS revisions (id TEXT, choice INTEGER, revision INTEGER, PRIMARY KEY (id, choice))")
+        if "version" not in {row[1] for row in self._db.execute("PRAGMA table_info(completions)")}:  # a store from before versions were recorded
+            self._db.execute("ALTER TABLE completions ADD COLUMN version TEXT")
         self._inserts = 0
 
     def _clean(self, text: str | None) -> str | None:
         return None if text is None else self._redact(text)
 
-    def remember(self, rid: str, model: str, messages: list[dict], answers: list[str]) -> None:
+    def remember(self, rid: str, model: str, messages: list[dict], answers: list[str], version: str | None = None) -> None:
+        """Keep a completion for feedback; ``version`` is the registry version that answered (NAME@vN)."""
         messages = [{**m, "content": self._clean(m["content"])} if isinstance(m.get("content"), str) else m for m in messages]
         answers = [self._redact(a) for a in answers]
-        row = (rid, model, json.dumps(messages, ensure_ascii=False), json.dumps(answers, ensure_ascii=False), now())
+        row = (rid, model, json.dumps(messages, ensure_ascii=False), json.dumps(answers, ensure_ascii=False), now(), version)
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)", row)
+            self._db.execute("INSERT OR REPLACE INTO completions (id, model, messages, answers, created, version) VALUES (?, ?, ?, ?, ?, ?)", row)
             self._inserts += 1
             if self._inserts % min(1000, self.limit) == 0:  # trim now and then, not on every request
                 self._db.execute("DELETE FROM completions WHERE rowid <= (SELECT MAX(rowid) FROM completions) - ?", (self.limit,))
@@ -66,15 +69,15 @@ class FeedbackStore:
         """Append one feedback line joined with its request; its revision number (1 for the first
         feedback on this completion choice), or None if the request is unknown."""
         with self._lock:
-            found = self._db.execute("SELECT model, messages, answers FROM completions WHERE id = ?", (fb.id,)).fetchone()
+            found = self._db.execute("SELECT model, messages, answers, version FROM completions WHERE id = ?", (fb.id,)).fetchone()
             if found is None:
                 return None
-            model, messages, answers = found[0], json.loads(found[1]), json.loads(found[2])
+            model, messages, answers, version = found[0], json.loads(found[1]), json.loads(found[2]), found[3]
             if fb.choice >= len(answers):
                 return None
             prev = self._db.execute("SELECT revision FROM revisions WHERE id = ? AND choice = ?", (fb.id, fb.choice)).fetchone()
             revision = (prev[0] if prev else 0) + 1
-            line = {"id": fb.id, "received": now(), "model": model, "prompt": messages, "answer": answers[fb.choice], "choice": fb.choice,
+            line = {"id": fb.id, "received": now(), "model": model, "version": version, "prompt": messages, "answer": answers[fb.choice], "choice": fb.choice,
                     "revision": revision, "rating": fb.rating, "preferred": self._clean(fb.preferred), "comment": self._clean(fb.comment)}
             with open(self.path, "a", encoding="utf-8") as f:  # one short line per write: appends do not interleave
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")

@@ -41,6 +41,8 @@ class Metrics:
         self.rejected = Counter("nlpforge_rejected_requests", "requests refused with 429 (queue full)", registry=r)
         self.queue = Gauge("nlpforge_queue_depth", "sequences accepted and not finished", registry=r)
         self.queue.set_function(depth)
+        self.serving = Gauge("nlpforge_model_info", "1 for the bundle being served (version: NAME@vN when it came from the registry)", ["model", "version"], registry=r)
+        self.swaps = Counter("nlpforge_model_swaps", "versions swapped in by --watch-registry, and swaps that failed or were refused", ["result"], registry=r)
 
 
 class OpenAIRoute(APIRoute):

@@ -14,11 +14,14 @@ from typing import Any
 import yaml
 
 from nlpforge.engines import load_async_engine, read_bundle
+from nlpforge.engines.base import AsyncEngine
+from nlpforge.engines.bundle import BundleInfo
 from nlpforge.engines.vllm import to_flags, vllm_env
 from nlpforge.errors import RecipeError, StageError
 from nlpforge.recipe import ServeConfig
 from nlpforge.serve.app import create_app
 from nlpforge.serve.state import ServerConfig
+from nlpforge.serve.watch import Watch
 
 
 def read_api_keys(key: str | None, key_file: Path | None) -> list[str]:
@@ -71,13 +74,17 @@ def server_config(s: ServeConfig, api_keys: list[str], feedback_dir: Path | None
                         monitor_cpu=s.monitor_cpu)
 
 
-def serve_bundle(bundle: Path, s: ServeConfig, cfg: ServerConfig, drain_s: int = 30) -> None:
+def serve_bundle(bundle: Path, s: ServeConfig, cfg: ServerConfig, drain_s: int = 30, watch: Watch | None = None) -> None:
     import uvicorn
 
     vllm_env()
     info = read_bundle(bundle)
     opts: dict[str, Any] = {"threads": s.threads, "max_batch": s.max_batch, "extra": s.vllm_overrides()}
-    app = create_app(info, load_async_engine(info, s.engine, **opts), cfg)
+
+    def load(info: BundleInfo) -> AsyncEngine:
+        return load_async_engine(info, s.engine, **opts)
+
+    app = create_app(info, load(info), cfg, watch, load)
     uvicorn.run(app, host=s.host, port=s.port, log_level="warning", timeout_graceful_shutdown=drain_s, access_log=False)
 
 

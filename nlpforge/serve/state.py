@@ -3,7 +3,9 @@ feedback, and the translation of engine outputs into the OpenAI shapes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,18 +61,26 @@ def client_error(exc: BaseException) -> BaseException:
     return exc
 
 
+def registry_version(info: BundleInfo) -> str | None:
+    """``NAME@vN`` of a bundle served from the registry (its ``registry.json``), else None."""
+    try:
+        reg = json.loads((Path(info.path) / "registry.json").read_text(encoding="utf-8")) if info.path else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return f"{reg['name']}@{reg['version']}" if isinstance(reg, dict) and "name" in reg and "version" in reg else None
+
+
 class Server:
     def __init__(self, info: BundleInfo, engine: AsyncEngine, cfg: ServerConfig):
-        self.info, self.engine, self.cfg = info, engine, cfg
-        self.tok = engine.tok
-        self.vocab = len(self.tok)
-        self.defaults = info.defaults
+        self.cfg = cfg
         self.inflight = 0
         self.metrics = Metrics(lambda: self.inflight)
+        self._users: dict[int, int] = {}  # id(engine) -> requests running on it (a swapped-out engine drains)
+        self.draining_engines: set[asyncio.Task] = set()  # engines swapped out by --watch-registry, finishing their requests
+        self.use(info, engine)
         drift = read_reference(info.path) if cfg.monitor_drift else None
         self.monitor = Monitor(self.metrics.registry, gate=cfg.hallucination_gate, factuality=cfg.monitor_factuality, drift=drift,
                                cpu=cfg.monitor_cpu)
-        self.max_prompt = cfg.max_prompt_tokens or info.max_model_len - 1
         self.redact: Callable[[str], str] | None = None
         if cfg.redact_pii:
             from nlpforge.corpus.pii import ENTITIES, Anonymizer
@@ -78,7 +88,36 @@ class Server:
             self.redact = Anonymizer(list(ENTITIES))
         self.feedback = FeedbackStore(cfg.feedback_dir, redact=self.redact) if cfg.feedback_dir else None
         self.draining = False
+
+    def use(self, info: BundleInfo, engine: AsyncEngine) -> AsyncEngine | None:
+        """Serve ``info`` on ``engine`` from now on (one step, no await: a request sees the old
+        bundle or the new one); returns the engine it replaces, to drain."""
+        old = getattr(self, "engine", None)
+        self.info, self.engine = info, engine
+        self.tok = engine.tok
+        self.vocab = len(self.tok)
+        self.defaults = info.defaults
+        self.max_prompt = self.cfg.max_prompt_tokens or info.max_model_len - 1
+        self.fingerprint = registry_version(info)
         self._pieces: dict[int, str] = {}
+        self.metrics.serving.clear()
+        self.metrics.serving.labels(model=info.name, version=self.fingerprint or "").set(1)
+        return old
+
+    def busy(self, engine: AsyncEngine) -> int:
+        return self._users.get(id(engine), 0)
+
+    @contextlib.contextmanager
+    def engine_in_use(self) -> Iterator[AsyncEngine]:
+        """The current engine, counted as busy until the block ends (so a swap waits for it)."""
+        engine = self.engine
+        self._users[id(engine)] = self._users.get(id(engine), 0) + 1
+        try:
+            yield engine
+        finally:
+            self._users[id(engine)] -= 1
+            if not self._users[id(engine)]:
+                del self._users[id(engine)]
 
     # checks --------------------------------------------------------------------------------
 
@@ -173,9 +212,10 @@ class Server:
         last: GenOut | None = None
         started = time.perf_counter()
         try:
-            async with contextlib.aclosing(self.engine.generate(prompt, params, rid, adapter)) as gen:
-                async for out in gen:
-                    last = out
+            with self.engine_in_use() as engine:
+                async with contextlib.aclosing(engine.generate(prompt, params, rid, adapter)) as gen:
+                    async for out in gen:
+                        last = out
         except Exception as exc:
             raise client_error(exc) from exc
         assert last is not None

@@ -51,11 +51,12 @@ async def streamed(srv: Server, prompt: list[int], params: Sampling, rid: str, a
     last: GenOut | None = None
     started = time.perf_counter()
     try:
-        async with contextlib.aclosing(srv.engine.generate(prompt, params, rid, adapter, stream=True)) as gen:
-            async for out in gen:
-                last = out
-                for ev in on_delta(out):
-                    yield ev
+        with srv.engine_in_use() as engine:
+            async with contextlib.aclosing(engine.generate(prompt, params, rid, adapter, stream=True)) as gen:
+                async for out in gen:
+                    last = out
+                    for ev in on_delta(out):
+                        yield ev
     except APIError as exc:
         yield sse(exc.body())
     except (asyncio.CancelledError, GeneratorExit):

@@ -101,6 +101,7 @@ class ChatCompletion(BaseModel):
     object: Literal["chat.completion"] = "chat.completion"
     created: int = Field(default_factory=lambda: int(time.time()))
     model: str
+    system_fingerprint: str | None = None  # NAME@vN: the registry version that answered
     choices: list[ChatChoice]
     usage: Usage
 
@@ -122,5 +123,6 @@ class ChatCompletionChunk(BaseModel):
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int = Field(default_factory=lambda: int(time.time()))
     model: str
+    system_fingerprint: str | None = None  # NAME@vN: the registry version that answered
     choices: list[ChatChunkChoice]
     usage: Usage | None = None

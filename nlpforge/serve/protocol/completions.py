@@ -52,5 +52,6 @@ class Completion(BaseModel):
     object: Literal["text_completion"] = "text_completion"
     created: int = Field(default_factory=lambda: int(time.time()))
     model: str
+    system_fingerprint: str | None = None  # NAME@vN: the registry version that answered
     choices: list[CompletionChoice]
     usage: Usage | None = None

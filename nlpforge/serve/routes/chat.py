@@ -33,6 +33,7 @@ async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(serv
     if req.stream:
         srv.acquire(req.n)
         return SSEResponse(_stream(srv, req, model, prompt, params, rid, adapter, messages), lambda: srv.release(req.n))
+    fp = srv.fingerprint  # read in the step that picks the engine: the version that answers
     with srv.admitted(req.n):
         out = await srv.run(prompt, params, rid, adapter)
     k = params.logprobs or 0
@@ -40,15 +41,17 @@ async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(serv
                for c in out.choices]
     completion = sum(len(c.token_ids) for c in out.choices)
     if srv.feedback:
-        srv.feedback.remember(rid, model, messages, [c.text for c in out.choices])
+        srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp)
     if (context := req.grounding()) is not None:
         srv.monitor.grounded(model, context, [c.text for c in out.choices])
-    return json_response(P.ChatCompletion(id=rid, model=model, choices=choices, usage=P.Usage(prompt_tokens=len(prompt), completion_tokens=completion, total_tokens=len(prompt) + completion)))
+    usage = P.Usage(prompt_tokens=len(prompt), completion_tokens=completion, total_tokens=len(prompt) + completion)
+    return json_response(P.ChatCompletion(id=rid, model=model, system_fingerprint=fp, choices=choices, usage=usage))
 
 
 def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[int], params: Sampling, rid: str, adapter: str | None,
             messages: list[dict]) -> AsyncIterator[str]:
     k = params.logprobs or 0
+    fp = srv.fingerprint
     started = [False] * params.n
     finished = [False] * params.n
     sent_text = [0] * params.n
@@ -61,7 +64,7 @@ def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[
             i = c.index
             if not started[i]:
                 started[i] = True
-                events.append(sse(P.ChatCompletionChunk(id=rid, model=model, choices=[P.ChatChunkChoice(index=i, delta=P.DeltaMessage(role="assistant", content=""))])))
+                events.append(sse(P.ChatCompletionChunk(id=rid, model=model, system_fingerprint=fp, choices=[P.ChatChunkChoice(index=i, delta=P.DeltaMessage(role="assistant", content=""))])))
             text = c.text[sent_text[i]:]
             new_lp = c.logprobs[sent_lp[i]:] if c.logprobs is not None else None
             finish = None if finished[i] else c.finish_reason
@@ -69,16 +72,17 @@ def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[
             if text or finish or new_lp:
                 sent_text[i] = len(c.text)
                 sent_lp[i] += len(new_lp or [])
-                events.append(sse(P.ChatCompletionChunk(id=rid, model=model, choices=[P.ChatChunkChoice(
+                events.append(sse(P.ChatCompletionChunk(id=rid, model=model, system_fingerprint=fp, choices=[P.ChatChunkChoice(
                     index=i, delta=P.DeltaMessage(content=text), finish_reason=finish, logprobs=srv.chat_logprobs(new_lp, k) if new_lp else None)])))
         if out.finished:
             if srv.feedback:
-                srv.feedback.remember(rid, model, messages, [c.text for c in out.choices])
+                srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp)
             if (context := req.grounding()) is not None:
                 srv.monitor.grounded(model, context, [c.text for c in out.choices])
             if include_usage:
                 n = sum(len(c.token_ids) for c in out.choices)
-                events.append(sse(P.ChatCompletionChunk(id=rid, model=model, choices=[], usage=P.Usage(prompt_tokens=len(prompt), completion_tokens=n, total_tokens=len(prompt) + n))))
+                usage = P.Usage(prompt_tokens=len(prompt), completion_tokens=n, total_tokens=len(prompt) + n)
+                events.append(sse(P.ChatCompletionChunk(id=rid, model=model, system_fingerprint=fp, choices=[], usage=usage)))
         return events
 
     return streamed(srv, prompt, params, rid, adapter, on_delta)

@@ -24,9 +24,9 @@ async def classify(req: P.ClassifyRequest, srv: Annotated[Server, Depends(server
     texts = [req.input] if isinstance(req.input, str) else req.input
     if not texts or len(texts) > srv.cfg.max_classify_inputs:
         raise P.APIError(400, f"input: give 1 to {srv.cfg.max_classify_inputs} texts, got {len(texts)}", param="input")
-    with srv.admitted(1):
+    with srv.admitted(1), srv.engine_in_use() as engine:
         try:
-            probs, n_tokens = await srv.engine.classify(texts)
+            probs, n_tokens = await engine.classify(texts)
         except Exception as exc:
             raise client_error(exc) from exc
     info = srv.info

@@ -31,6 +31,7 @@ async def completions(req: P.CompletionRequest, srv: Annotated[Server, Depends(s
     if req.stream:
         srv.acquire(req.n)
         return SSEResponse(_stream(srv, model, prompts[0], plist[0], rid, adapter), lambda: srv.release(req.n))
+    fp = srv.fingerprint  # read in the step that picks the engine: the version that answers
     with srv.admitted(len(prompts) * req.n):
         outs = await asyncio.gather(*(srv.run(p, pp, f"{rid}-{i}", adapter) for i, (p, pp) in enumerate(zip(prompts, plist))))
     choices = []
@@ -51,12 +52,13 @@ async def completions(req: P.CompletionRequest, srv: Annotated[Server, Depends(s
             choices.append(P.CompletionChoice(index=i * req.n + c.index, text=text, finish_reason=c.finish_reason, logprobs=legacy))
     n_prompt = sum(len(p) for p in prompts)
     n_out = sum(len(c.token_ids) for o in outs for c in o.choices)
-    return json_response(P.Completion(id=rid, model=model, choices=choices, usage=P.Usage(prompt_tokens=n_prompt, completion_tokens=n_out, total_tokens=n_prompt + n_out)))
+    return json_response(P.Completion(id=rid, model=model, system_fingerprint=fp, choices=choices, usage=P.Usage(prompt_tokens=n_prompt, completion_tokens=n_out, total_tokens=n_prompt + n_out)))
 
 
 def _stream(srv: Server, model: str, prompt: list[int], params: Sampling, rid: str, adapter: str | None) -> AsyncIterator[str]:
     finished = [False] * params.n
     sent = [0] * params.n
+    fp = srv.fingerprint
 
     def on_delta(out: GenOut) -> list[str]:
         events = []
@@ -66,7 +68,7 @@ def _stream(srv: Server, model: str, prompt: list[int], params: Sampling, rid: s
             finished[c.index] = finished[c.index] or finish is not None
             if text or finish:
                 sent[c.index] = len(c.text)
-                events.append(sse(P.Completion(id=rid, model=model, choices=[P.CompletionChoice(index=c.index, text=text, finish_reason=finish)])))
+                events.append(sse(P.Completion(id=rid, model=model, system_fingerprint=fp, choices=[P.CompletionChoice(index=c.index, text=text, finish_reason=finish)])))
         return events
 
     return streamed(srv, prompt, params, rid, adapter, on_delta)
