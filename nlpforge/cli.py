@@ -407,6 +407,7 @@ def serve(
     hallucination_gate: Annotated[float | None, typer.Option(min=0, max=1, help="grounded answers above this hallucination_score are counted")] = None,
     monitor_drift: Annotated[bool | None, typer.Option("--monitor-drift/--no-monitor-drift", help="compare chat prompts with the bundle's drift.json")] = None,
     monitor_cpu: Annotated[float | None, typer.Option(min=0.01, max=1, help="share of one core the monitoring worker may use (beyond it, answers are sampled)")] = None,
+    feedback_retain: Annotated[int | None, typer.Option(min=1, help="--feedback-dir: keep the newest N completions (default 1,000,000)")] = None,
     threads: Annotated[int | None, typer.Option(help="hf engine: torch CPU threads")] = None,
     max_batch: Annotated[int | None, typer.Option(help="hf engine: most sequences per decoding batch")] = None,
     drain: Annotated[int, typer.Option(help="seconds to let open requests finish on shutdown (and on an engine swapped out by --watch-registry)")] = 30,
@@ -442,7 +443,7 @@ def serve(
     flags = {"engine": engine, "host": host, "port": port, "max_queue": max_queue, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
              "max_body_bytes": max_body_bytes, "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "threads": threads,
              "max_batch": max_batch, "monitor_factuality": monitor_factuality, "hallucination_gate": hallucination_gate,
-             "monitor_drift": monitor_drift, "monitor_cpu": monitor_cpu}
+             "monitor_drift": monitor_drift, "monitor_cpu": monitor_cpu, "feedback_retain": feedback_retain}
     try:
         s = merge(settings, flags, engine_arg or [])
     except ValueError as exc:
@@ -463,7 +464,7 @@ def serve(
 @command()
 def improve(
     recipe: RecipeArg,
-    feedback: Annotated[Path, typer.Option("--feedback", help="the server's --feedback-dir (or its feedback.jsonl)")],
+    feedback: Annotated[list[Path], typer.Option("--feedback", help="the server's --feedback-dir (or its feedback.jsonl); repeat it for each replica")],
     from_: Annotated[str, typer.Option("--from", help="the model to improve: NAME@production, NAME@vN")],
     heldout: Annotated[Path | None, typer.Option("--heldout", help="the recipe's held-out conversations (default: runs/<recipe>/prepare/eval.jsonl)")] = None,
     registry: RegistryOpt = None,
@@ -491,13 +492,48 @@ def improve(
     render.improve_report(rec)
 
 
+@command()
+def monitor(
+    folder: Annotated[Path, typer.Argument(help="a server's --feedback-dir: the traffic it recorded and the feedback on it")],
+    bundle: Annotated[str | None, typer.Option("--bundle", help="bundle folder or NAME@STAGE whose drift.json is the drift reference")] = None,
+    registry: RegistryOpt = None,
+    output: Annotated[Path, typer.Option("--out", help="HTML report (the numbers go beside it as .json)")] = Path("monitor.html"),
+    window: Annotated[str | None, typer.Option(help="time window: 1m, 5m, 15m, 1h, 6h, 1d, 7d (default: the finest giving at most 48)")] = None,
+    gate: Annotated[float, typer.Option(min=0, max=1, help="hallucination_score above which a grounded answer counts as over the gate")] = 0.5,
+    worst: Annotated[int, typer.Option(min=0, help="how many of the worst grounded answers to list")] = 20,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the newest N completions")] = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Report on served traffic: input drift over time, hallucination scores of grounded answers,
+    feedback rates per window and version, and the worst answers (HTML + JSON)."""
+    from nlpforge.evals.drift import read_reference
+    from nlpforge.evals.traffic import write_traffic_report
+    from nlpforge.export.registry import resolve
+
+    reference = None
+    if bundle is not None:
+        path = resolve(bundle, registry)
+        reference = read_reference(path)
+        if reference is None:
+            raise DataError(f"--bundle {bundle}: {path} has no usable drift.json (export writes it unless export.drift: off)")
+    rep = write_traffic_report(folder, output, reference, gate, window, worst, limit)
+    o = rep["overall"]
+    render.table(f"monitor: {rep['completions']} completions, {rep['window']} windows", ["version", "completions", "oov_rate", "embedding_distance",
+                 "hallucination_score", "over_gate", "up_rate"],
+                 [[v, r["completions"], r["oov_rate"], r["embedding_distance"], r["hallucination_score"], r["over_gate"], r["up_rate"]]
+                  for v, r in sorted(rep["versions"].items())] + [["all", o["completions"], o["oov_rate"], o["embedding_distance"],
+                                                                    o["hallucination_score"], o["over_gate"], o["up_rate"]]])
+    out.print(f"wrote {output} and {output.with_suffix('.json')}", highlight=False)
+
+
 feedback_app = typer.Typer(no_args_is_help=True, help="Feedback collected by `nlpforge serve --feedback-dir`.")
 app.add_typer(feedback_app, name="feedback")
 
 
 @command("export", feedback_app)
 def feedback_export(
-    folder: Annotated[Path, typer.Argument(help="the server's --feedback-dir (or its feedback.jsonl)")],
+    folders: Annotated[list[Path], typer.Argument(help="the server's --feedback-dir (or its feedback.jsonl); several: one per replica, read as one")],
     kind: Annotated[str, typer.Option("--kind", help="kto (thumbs up/down) or dpo (preferred vs served answer)")] = "kto",
     output: Annotated[Path, typer.Option("--out", help="JSONL file to write")] = Path("feedback-export.jsonl"),
     debug: DebugOpt = False,
@@ -507,7 +543,7 @@ def feedback_export(
 
     if kind not in ("kto", "dpo"):
         raise RecipeError(f"--kind {kind}: valid kinds are kto, dpo")
-    n = export_feedback(folder, kind, output)  # type: ignore[arg-type]
+    n = export_feedback(folders, kind, output)  # type: ignore[arg-type]
     out.print(f"wrote {n} {kind} rows to {output}")
 
 

@@ -50,17 +50,19 @@ def held_out(completion_id: str, share: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-def feedback_sets(folder: Path, method: str, share: float, out: Path) -> dict[str, Any]:
+def feedback_sets(folders: Path | list[Path], method: str, share: float, out: Path) -> dict[str, Any]:
     """``out/train.jsonl`` and ``out/heldout.jsonl`` in the method's TRL shape, and
-    ``out/ids.jsonl``: each feedback row (completion id, choice, revision) and its split."""
-    rows = read_feedback(folder)
+    ``out/ids.jsonl``: each feedback row (completion id, choice, revision) and its split.
+    Several folders (one per server replica) are read as one."""
+    rows = read_feedback(folders)
+    folder = ", ".join(str(f) for f in ([folders] if isinstance(folders, Path) else folders))
     convert = to_kto if method == "kto" else to_dpo
     parts: dict[str, list[dict]] = {"train": [], "heldout": []}
     for r in rows:
         parts["heldout" if held_out(r.get("id", ""), share) else "train"].append(r)
     counts = {}
     for split, part in parts.items():
-        examples = convert(part)
+        examples = list(convert(part))
         if not examples:
             need = "thumbs up and down (or preferred answers)" if method == "kto" else "preferred answers, or up and down votes on the same prompt"
             raise DataError(f"{folder}: the {split} part of the feedback ({len(part)} of {len(rows)} rated completions, improve.heldout={share}) "
@@ -117,7 +119,7 @@ def recipe_heldout(recipe: Recipe, path: Path | None, run_root: Path) -> tuple[P
     return path, rows[: recipe.eval.max_samples]
 
 
-def improve(recipe: Recipe, recipe_path: Path, feedback: Path, ref: str, root: Path | None = None, run_dir: Path | None = None,
+def improve(recipe: Recipe, recipe_path: Path, feedback: list[Path], ref: str, root: Path | None = None, run_dir: Path | None = None,
             heldout: Path | None = None, fresh: bool = False) -> dict[str, Any]:
     """The whole loop; returns the comparison (also ``improve.json`` in the run dir). Raises
     :class:`GateError` after writing it when a gate fails (nothing is registered then)."""
@@ -130,12 +132,12 @@ def improve(recipe: Recipe, recipe_path: Path, feedback: Path, ref: str, root: P
     heldout_path, heldout_rows = recipe_heldout(recipe, heldout, Path("runs") / recipe.name)
     sets = run.root / "feedback"
     counts = feedback_sets(feedback, recipe.improve.method, recipe.improve.heldout, sets)
-    log(f"improve: {name}@{version} with {counts['train']['examples']} {recipe.improve.method} rows from {feedback} "
+    log(f"improve: {name}@{version} with {counts['train']['examples']} {recipe.improve.method} rows from {', '.join(map(str, feedback))} "
         f"({counts['heldout']['completions']} completions held out)")
     cand = candidate_recipe(recipe, production, served_name, sets)
     record: dict[str, Any] = {
         "started": now(), "from": ref, "production": {"name": name, "version": version, "path": str(production)}, "method": recipe.improve.method,
-        "feedback": {"folder": str(feedback), "ids": str(sets / "ids.jsonl"), "ids_sha256": hash_file(sets / "ids.jsonl"), **counts},
+        "feedback": {"folders": [str(f) for f in feedback], "ids": str(sets / "ids.jsonl"), "ids_sha256": hash_file(sets / "ids.jsonl"), **counts},
         "recipe_heldout": {"path": str(heldout_path), "sha256": hash_file(heldout_path), "rows": len(heldout_rows)},
     }
     comparison: dict[str, Any] = {}

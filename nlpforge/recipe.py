@@ -361,6 +361,7 @@ class ServeConfig(Strict):
     monitor_factuality: bool = Field(True, description="score grounded chat answers (metadata.context, messages named context) off the request path")
     monitor_drift: bool = Field(True, description="compare chat prompts with the bundle's drift.json (training prompts), off the request path")
     monitor_cpu: float = Field(0.1, gt=0, le=1, description="share of one core the monitoring worker may use; beyond it answers are sampled (the rest counted as dropped)")
+    feedback_retain: int = Field(1_000_000, ge=1, le=2**62, description="--feedback-dir: the newest completions kept for feedback and `nlpforge monitor` (older ones are deleted)")
     hallucination_gate: float = Field(0.5, ge=0, le=1, description="grounded answers above this hallucination_score are counted")
 
     def vllm_overrides(self) -> dict[str, Any]:

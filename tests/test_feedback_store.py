@@ -48,3 +48,23 @@ def test_redacting_store_writes_no_pii_to_disk(tmp_path: Path) -> None:
     assert (line["answer"], line["preferred"], line["comment"]) == ("Refund sent to <EMAIL_ADDRESS>.", "Call <PHONE_NUMBER>.", "<EMAIL_ADDRESS>")
     on_disk = b"".join(f.read_bytes() for f in tmp_path.iterdir())
     assert b"4111" not in on_disk and b"jo@example.org" not in on_disk and b"7946" not in on_disk
+
+
+def test_replicas_export_as_one_the_last_revision_of_each_choice(tmp_path: Path) -> None:
+    """Each replica keeps its own store (no shared SQLite over NFS); export reads them as one
+    stream, one row per completion choice, its last revision, wherever the revisions landed."""
+    from nlpforge.serve.feedback import export_feedback
+
+    a, b = FeedbackStore(tmp_path / "a"), FeedbackStore(tmp_path / "b")
+    a.remember("chatcmpl-a", "m", MSGS, ["48 grams."], "m@v1")
+    b.remember("chatcmpl-b", "m", MSGS, ["Heavy."], "m@v2")
+    assert a.add(FeedbackRequest(id="chatcmpl-a", rating="down")) == 1
+    assert a.add(FeedbackRequest(id="chatcmpl-a", rating="up")) == 2
+    assert b.add(FeedbackRequest(id="chatcmpl-b", rating="down", preferred="They weigh 48 grams.")) == 1
+    assert [json.loads(x)["version"] for x in (tmp_path / "b/feedback.jsonl").read_text().splitlines()] == ["m@v2"]
+    assert export_feedback([tmp_path / "a", tmp_path / "b"], "kto", tmp_path / "kto.jsonl") == 3
+    kto = [json.loads(x) for x in (tmp_path / "kto.jsonl").read_text().splitlines()]
+    assert [(r["completion"][0]["content"], r["label"]) for r in kto] == [("48 grams.", True), ("Heavy.", False), ("They weigh 48 grams.", True)]
+    assert export_feedback([tmp_path / "a", tmp_path / "b"], "dpo", tmp_path / "dpo.jsonl") == 2  # preferred vs served; up vs down on one prompt
+    dpo = [json.loads(x) for x in (tmp_path / "dpo.jsonl").read_text().splitlines()]
+    assert {(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in dpo} == {("They weigh 48 grams.", "Heavy."), ("48 grams.", "Heavy.")}

@@ -2,7 +2,8 @@
 --watch-registry, chat through the official `openai` client with grounding context, rate the
 answers on /v1/feedback, `nlpforge improve` trains a KTO candidate on top of production and
 compares the two on both held-out sets, registers it into staging; `promote` moves it to
-production and the running server answers from it without a restart."""
+production and the running server answers from it without a restart; `nlpforge monitor` reports
+the traffic it recorded."""
 
 from __future__ import annotations
 
@@ -142,3 +143,11 @@ def test_serve_feedback_improve_promote_and_the_watching_server_swaps(quickstart
         assert f'nlpforge_model_info{{model="{MODEL}",version="{MODEL}@v2"}} 1.0' in metrics
         assert 'nlpforge_model_swaps_total{result="swapped"} 1.0' in metrics
         assert s.proc.poll() is None
+
+    # the recorded traffic, reported: both versions, the ratings given to v1, every answer grounded and scored
+    nlpforge("monitor", str(fb), "--bundle", f"{MODEL}@production", "--registry", str(reg), "--out", str(tmp_path / "monitor.html"))
+    rep = json.loads((tmp_path / "monitor.json").read_text())
+    v1, v2 = rep["versions"][f"{MODEL}@v1"], rep["versions"][f"{MODEL}@v2"]
+    ups = sum(x["rating"] == "up" for x in stored)
+    assert (v1["up"], v1["down"], v1["preferred"]) == (ups, 30 - ups, 30 - ups) and v2["up"] + v2["down"] == 0
+    assert v2["completions"] >= 30 and v1["grounded_answers"] == v1["completions"] and rep["drift_reference"]["oov_rate"] is not None

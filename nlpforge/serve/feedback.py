@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,20 +47,23 @@ class FeedbackStore:
         self._db.execute("PRAGMA synchronous=NORMAL")  # a power cut may lose the last completions, never corrupt the file
         self._db.execute("CREATE TABLE IF NOT EXISTS completions (id TEXT PRIMARY KEY, model TEXT, messages TEXT, answers TEXT, created TEXT)")
         self._db.execute("CREATE TABLE IF NOT EXISTS revisions (id TEXT, choice INTEGER, revision INTEGER, PRIMARY KEY (id, choice))")
-        if "version" not in {row[1] for row in self._db.execute("PRAGMA table_info(completions)")}:  # a store from before versions were recorded
-            self._db.execute("ALTER TABLE completions ADD COLUMN version TEXT")
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(completions)")}
+        for column in ("version", "context"):  # a store from before these were recorded
+            if column not in have:
+                self._db.execute(f"ALTER TABLE completions ADD COLUMN {column} TEXT")
         self._inserts = 0
 
     def _clean(self, text: str | None) -> str | None:
         return None if text is None else self._redact(text)
 
-    def remember(self, rid: str, model: str, messages: list[dict], answers: list[str], version: str | None = None) -> None:
-        """Keep a completion for feedback; ``version`` is the registry version that answered (NAME@vN)."""
+    def remember(self, rid: str, model: str, messages: list[dict], answers: list[str], version: str | None = None, context: str | None = None) -> None:
+        """Keep a completion for feedback and `nlpforge monitor`: ``version`` is the registry version
+        that answered (NAME@vN), ``context`` the grounding the request carried."""
         messages = [{**m, "content": self._clean(m["content"])} if isinstance(m.get("content"), str) else m for m in messages]
         answers = [self._redact(a) for a in answers]
-        row = (rid, model, json.dumps(messages, ensure_ascii=False), json.dumps(answers, ensure_ascii=False), now(), version)
+        row = (rid, model, json.dumps(messages, ensure_ascii=False), json.dumps(answers, ensure_ascii=False), now(), version, self._clean(context))
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO completions (id, model, messages, answers, created, version) VALUES (?, ?, ?, ?, ?, ?)", row)
+            self._db.execute("INSERT OR REPLACE INTO completions (id, model, messages, answers, created, version, context) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
             self._inserts += 1
             if self._inserts % min(1000, self.limit) == 0:  # trim now and then, not on every request
                 self._db.execute("DELETE FROM completions WHERE rowid <= (SELECT MAX(rowid) FROM completions) - ?", (self.limit,))
@@ -95,43 +98,61 @@ class FeedbackStore:
             self._db.close()
 
 
-def read_feedback(folder: Path) -> list[dict[str, Any]]:
-    """The feedback lines, the last revision of each completion choice only (in first-seen order)."""
-    path = folder / FEEDBACK_FILE if folder.is_dir() else folder
-    if not path.is_file():
-        raise DataError(f"{path}: no feedback file (the server writes {FEEDBACK_FILE} under its --feedback-dir)")
-    latest: dict[tuple, dict[str, Any]] = {}
-    for n, row in enumerate(iter_jsonl(path), 1):
-        if not isinstance(row.get("prompt"), list) or not isinstance(row.get("answer"), str):
-            raise DataError(f"{path}: feedback line {n} needs `prompt` (list of messages) and `answer` (string)")
-        latest[(row.get("id"), row.get("choice", 0))] = row  # dict order: first seen; value: the last revision
-    return list(latest.values())
+def feedback_files(folders: Path | list[Path]) -> list[Path]:
+    """The feedback files of one or more ``--feedback-dir`` folders (one per server replica) or files."""
+    out = []
+    for folder in [folders] if isinstance(folders, Path) else folders:
+        path = folder / FEEDBACK_FILE if folder.is_dir() else folder
+        if not path.is_file():
+            raise DataError(f"{path}: no feedback file (the server writes {FEEDBACK_FILE} under its --feedback-dir)")
+        out.append(path)
+    return out
+
+
+def iter_feedback(folders: Path | list[Path]) -> Iterator[dict[str, Any]]:
+    """The feedback lines, the last revision of each completion choice only, streamed: a first
+    pass keeps only where each choice's last line is, the second yields those lines. Several
+    folders are one stream (completion ids are unique across replicas)."""
+    paths = feedback_files(folders)
+    last: dict[tuple, tuple[int, int]] = {}
+    for f, path in enumerate(paths):
+        for n, row in enumerate(iter_jsonl(path), 1):
+            if not isinstance(row.get("prompt"), list) or not isinstance(row.get("answer"), str):
+                raise DataError(f"{path}: feedback line {n} needs `prompt` (list of messages) and `answer` (string)")
+            last[(row.get("id"), row.get("choice", 0))] = (f, n)
+    wanted = set(last.values())
+    for f, path in enumerate(paths):
+        for n, row in enumerate(iter_jsonl(path), 1):
+            if (f, n) in wanted:
+                yield row
+
+
+def read_feedback(folders: Path | list[Path]) -> list[dict[str, Any]]:
+    """:func:`iter_feedback` as a list."""
+    return list(iter_feedback(folders))
 
 
 def _assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-def to_kto(rows: list[dict]) -> list[dict]:
+def to_kto(rows: Iterable[dict]) -> Iterator[dict]:
     """Thumbs up/down -> {prompt, completion, label}; a preferred answer is also a positive example."""
-    out = []
     for r in rows:
         if r.get("rating") in ("up", "down"):
-            out.append({"prompt": r["prompt"], "completion": _assistant(r["answer"]), "label": r["rating"] == "up"})
+            yield {"prompt": r["prompt"], "completion": _assistant(r["answer"]), "label": r["rating"] == "up"}
         if r.get("preferred"):
-            out.append({"prompt": r["prompt"], "completion": _assistant(r["preferred"]), "label": True})
-    return out
+            yield {"prompt": r["prompt"], "completion": _assistant(r["preferred"]), "label": True}
 
 
-def to_dpo(rows: list[dict]) -> list[dict]:
-    """A preferred answer beats the served one; for one prompt, an answer rated up beats one rated down."""
-    out = []
-    for r in rows:
-        if r.get("preferred") and r["preferred"] != r["answer"]:
-            out.append({"prompt": r["prompt"], "chosen": _assistant(r["preferred"]), "rejected": _assistant(r["answer"])})
+def to_dpo(rows: Iterable[dict]) -> Iterator[dict]:
+    """A preferred answer beats the served one (streamed); for one prompt, an answer rated up beats
+    one rated down (these pairs need the votes grouped by prompt: only rated answers are held)."""
     by_prompt: dict[str, dict[str, list[str]]] = {}
     prompts: dict[str, list] = {}
     for r in rows:
+        if r.get("preferred") and r["preferred"] != r["answer"]:
+            yield {"prompt": r["prompt"], "chosen": _assistant(r["preferred"]), "rejected": _assistant(r["answer"])}
         if r.get("rating") in ("up", "down"):
             key = json.dumps(r["prompt"], sort_keys=True)
             prompts[key] = r["prompt"]
@@ -140,10 +161,10 @@ def to_dpo(rows: list[dict]) -> list[dict]:
         for good in dict.fromkeys(votes["up"]):
             for bad in dict.fromkeys(votes["down"]):
                 if good != bad:
-                    out.append({"prompt": prompts[key], "chosen": _assistant(good), "rejected": _assistant(bad)})
-    return out
+                    yield {"prompt": prompts[key], "chosen": _assistant(good), "rejected": _assistant(bad)}
 
 
-def export_feedback(folder: Path, kind: Literal["kto", "dpo"], out: Path) -> int:
-    rows = read_feedback(folder)
+def export_feedback(folders: Path | list[Path], kind: Literal["kto", "dpo"], out: Path) -> int:
+    """Write the feedback of one or more folders as KTO or DPO rows (streamed); how many."""
+    rows = iter_feedback(folders)
     return write_jsonl(out, to_kto(rows) if kind == "kto" else to_dpo(rows))

@@ -71,7 +71,7 @@ def server_config(s: ServeConfig, api_keys: list[str], feedback_dir: Path | None
     return ServerConfig(api_keys=api_keys, max_body_bytes=s.max_body_bytes, max_prompt_tokens=s.max_prompt_tokens, max_tokens_limit=s.max_tokens,
                         max_queue=s.max_queue, feedback_dir=feedback_dir, log_prompts=log_prompts, redact_pii=redact_pii,
                         monitor_factuality=s.monitor_factuality, monitor_drift=s.monitor_drift, hallucination_gate=s.hallucination_gate,
-                        monitor_cpu=s.monitor_cpu)
+                        monitor_cpu=s.monitor_cpu, feedback_retain=s.feedback_retain)
 
 
 def serve_bundle(bundle: Path, s: ServeConfig, cfg: ServerConfig, drain_s: int = 30, watch: Watch | None = None) -> None:

@@ -41,6 +41,7 @@ class ServerConfig:
     monitor_factuality: bool = True  # score grounded chat answers off the request path
     monitor_drift: bool = True  # prompts against the bundle's drift.json, off the request path
     monitor_cpu: float = 0.1  # share of one core the monitoring worker may use
+    feedback_retain: int = 1_000_000  # completions kept in the feedback store (newest)
     hallucination_gate: float = 0.5  # grounded answers scoring above it are counted (nlpforge_hallucination_over_gate)
 
 
@@ -86,7 +87,7 @@ class Server:
             from nlpforge.corpus.pii import ENTITIES, Anonymizer
 
             self.redact = Anonymizer(list(ENTITIES))
-        self.feedback = FeedbackStore(cfg.feedback_dir, redact=self.redact) if cfg.feedback_dir else None
+        self.feedback = FeedbackStore(cfg.feedback_dir, cfg.feedback_retain, redact=self.redact) if cfg.feedback_dir else None
         self.draining = False
 
     def use(self, info: BundleInfo, engine: AsyncEngine) -> AsyncEngine | None:

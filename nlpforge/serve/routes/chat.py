@@ -41,7 +41,7 @@ async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(serv
                for c in out.choices]
     completion = sum(len(c.token_ids) for c in out.choices)
     if srv.feedback:
-        srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp)
+        srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp, req.grounding())
     if (context := req.grounding()) is not None:
         srv.monitor.grounded(model, context, [c.text for c in out.choices])
     usage = P.Usage(prompt_tokens=len(prompt), completion_tokens=completion, total_tokens=len(prompt) + completion)
@@ -76,7 +76,7 @@ def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[
                     index=i, delta=P.DeltaMessage(content=text), finish_reason=finish, logprobs=srv.chat_logprobs(new_lp, k) if new_lp else None)])))
         if out.finished:
             if srv.feedback:
-                srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp)
+                srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp, req.grounding())
             if (context := req.grounding()) is not None:
                 srv.monitor.grounded(model, context, [c.text for c in out.choices])
             if include_usage:
