@@ -24,7 +24,7 @@ RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="default: runs
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="rerun stages even if their inputs are unchanged")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
-RegistryOpt = Annotated[Path | None, typer.Option("--registry", help="registry folder (default: $NLPFORGE_REGISTRY or ./registry)")]
+RegistryOpt = Annotated[str | None, typer.Option("--registry", help="registry folder, or mlflow:[TRACKING_URI] for MLflow's Model Registry (default: $NLPFORGE_REGISTRY or ./registry)")]
 F = TypeVar("F", bound=Callable[..., Any])
 
 

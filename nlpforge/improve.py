@@ -93,7 +93,7 @@ def candidate_recipe(recipe: Recipe, production: Path, name: str, sets: Path) ->
         raise RecipeError(f"improve: the candidate's recipe derived from {recipe.name!r} is invalid: {exc}") from None
 
 
-def production_bundle(ref: str, root: Path | None) -> tuple[str, str, Path]:
+def production_bundle(ref: str, root: registry.Root) -> tuple[str, str, Path]:
     """(name, version, folder) of ``NAME@STAGE`` / ``NAME@vN``; refuses what cannot be trained on."""
     m = registry.REF.match(ref)
     if m is None:
@@ -119,7 +119,7 @@ def recipe_heldout(recipe: Recipe, path: Path | None, run_root: Path) -> tuple[P
     return path, rows[: recipe.eval.max_samples]
 
 
-def improve(recipe: Recipe, recipe_path: Path, feedback: list[Path], ref: str, root: Path | None = None, run_dir: Path | None = None,
+def improve(recipe: Recipe, recipe_path: Path, feedback: list[Path], ref: str, root: registry.Root = None, run_dir: Path | None = None,
             heldout: Path | None = None, fresh: bool = False) -> dict[str, Any]:
     """The whole loop; returns the comparison (also ``improve.json`` in the run dir). Raises
     :class:`GateError` after writing it when a gate fails (nothing is registered then)."""
@@ -155,7 +155,7 @@ def improve(recipe: Recipe, recipe_path: Path, feedback: list[Path], ref: str, r
     return _finish(run, record, comparison, candidate, root, name, version, recipe.improve.stage)
 
 
-def _finish(run: RunDir, record: dict[str, Any], comparison: dict[str, Any], candidate: Path | None, root: Path | None,
+def _finish(run: RunDir, record: dict[str, Any], comparison: dict[str, Any], candidate: Path | None, root: registry.Root,
             name: str = "", parent: str = "", stage: str = "staging") -> dict[str, Any]:
     """Register and stage a candidate that passed every gate; write ``improve.json`` and the
     manifest's ``improve`` record either way; raise :class:`GateError` when a gate failed."""

@@ -10,6 +10,10 @@ Layout of the registry folder (``$NLPFORGE_REGISTRY``, default ``./registry``)::
 the bundle folder; anything else is a path and passes through. A bundle is checked in full
 (``engines.bundle.read_bundle``) before it is registered; a broken entry already in a registry
 is listed with its error instead of breaking the listing of the others.
+
+``--registry mlflow:[TRACKING_URI]`` (or ``NLPFORGE_REGISTRY=mlflow:...``) puts the same
+registry on MLflow's Model Registry instead (:mod:`nlpforge.export.registry_mlflow`): the same
+refs, versions and stages, every function here dispatching to it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from nlpforge.artifacts import ArtifactError, BundleMeta
 from nlpforge.atomic import atomic_dir, atomic_write_json
 from nlpforge.engines.bundle import read_bundle
 from nlpforge.errors import StageError
+from nlpforge.export import registry_mlflow as ml
 from nlpforge.runs import hash_path, now
 
 REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)@(?P<tag>[A-Za-z0-9._-]+)$")
@@ -32,17 +37,31 @@ VERSION = re.compile(r"^v(\d+)$")
 STAGES = ("staging", "production", "archived")
 
 
-def registry_root(root: Path | None = None) -> Path:
-    return root or Path(os.environ.get("NLPFORGE_REGISTRY", "registry"))
+Root = Path | str | None  # a registry folder, or mlflow:[TRACKING_URI]; None: $NLPFORGE_REGISTRY or ./registry
 
 
-def versions(name: str, root: Path | None = None) -> list[str]:
+def registry_root(root: Root = None) -> Path:
+    return Path(root) if root else Path(os.environ.get("NLPFORGE_REGISTRY", "registry"))
+
+
+def _ml(root: Root) -> str | None:
+    """The MLflow spec when ``root`` (or $NLPFORGE_REGISTRY) names one, else None (a folder)."""
+    if not ml.is_mlflow(root):
+        return None
+    return str(root) if root is not None else os.environ["NLPFORGE_REGISTRY"]
+
+
+def versions(name: str, root: Root = None) -> list[str]:
+    if (spec := _ml(root)) is not None:
+        return ml.versions(name, spec)
     folder = registry_root(root) / name
     found = [p.name for p in folder.iterdir() if p.is_dir() and VERSION.match(p.name)] if folder.is_dir() else []
     return sorted(found, key=lambda v: int(v[1:]))
 
 
-def stages(name: str, root: Path | None = None) -> dict[str, str]:
+def stages(name: str, root: Root = None) -> dict[str, str]:
+    if (spec := _ml(root)) is not None:
+        return ml.stages(name, spec)
     path = registry_root(root) / name / "stages.json"
     if not path.is_file():
         return {}
@@ -55,12 +74,14 @@ def stages(name: str, root: Path | None = None) -> dict[str, str]:
     return data
 
 
-def resolve(ref: str, root: Path | None = None) -> Path:
+def resolve(ref: str, root: Root = None) -> Path:
     """``NAME@STAGE`` / ``NAME@VERSION`` / ``NAME@latest`` -> bundle folder; a path passes through."""
     m = REF.match(ref)
     if m is None or Path(ref).exists():
         return Path(ref)
     name, tag = m["name"], m["tag"]
+    if (spec := _ml(root)) is not None:
+        return ml.local_copy(name, ml.version_of(name, tag, spec))
     reg = registry_root(root)
     have = versions(name, root)
     if not have:
@@ -80,7 +101,7 @@ def resolve(ref: str, root: Path | None = None) -> Path:
     return path
 
 
-def register(bundle: Path, name: str | None = None, root: Path | None = None, lineage: dict[str, Any] | None = None) -> tuple[str, str]:
+def register(bundle: Path, name: str | None = None, root: Root = None, lineage: dict[str, Any] | None = None) -> tuple[str, str]:
     """Check a bundle in full and copy it in as the next version (never overwriting one); returns
     (name, version). ``lineage`` (where the version came from: parent version, run, feedback) is
     kept in its ``registry.json``."""
@@ -90,6 +111,8 @@ def register(bundle: Path, name: str | None = None, root: Path | None = None, li
     name = name or meta.name or bundle.name
     if not REF.match(f"{name}@x"):
         raise StageError(f"--name {name!r}: use letters, digits, '.', '_' or '-'")
+    if (spec := _ml(root)) is not None:
+        return name, ml.register(bundle, name, hash_path(bundle), meta.model_dump(mode="json"), lineage, spec)
     have = versions(name, root)
     version = f"v{int(have[-1][1:]) + 1 if have else 1}"
     target = registry_root(root) / name / version
@@ -103,9 +126,11 @@ def register(bundle: Path, name: str | None = None, root: Path | None = None, li
     return name, version
 
 
-def version_with(name: str, sha256: str, root: Path | None = None) -> str | None:
+def version_with(name: str, sha256: str, root: Root = None) -> str | None:
     """The version registered from a bundle with this content hash, if any (registering the same
     candidate twice would make two versions of one model)."""
+    if (spec := _ml(root)) is not None:
+        return ml.version_with(name, sha256, spec)
     for v in versions(name, root):
         path = registry_root(root) / name / v / "registry.json"
         try:
@@ -116,12 +141,14 @@ def version_with(name: str, sha256: str, root: Path | None = None) -> str | None
     return None
 
 
-def promote(ref: str, stage: str, root: Path | None = None) -> dict[str, str]:
+def promote(ref: str, stage: str, root: Root = None) -> dict[str, str]:
     m = REF.match(ref)
     if m is None or not VERSION.match(m["tag"]):
         raise StageError(f"{ref}: promote takes NAME@VERSION (e.g. support-bot@v3)")
     if stage not in STAGES:
         raise StageError(f"--stage {stage}: valid stages are {', '.join(STAGES)}")
+    if (spec := _ml(root)) is not None:
+        return ml.promote(m["name"], m["tag"], stage, spec)
     resolve(ref, root)  # the version must exist
     st = stages(m["name"], root)
     st[stage] = m["tag"]
@@ -129,8 +156,10 @@ def promote(ref: str, stage: str, root: Path | None = None) -> dict[str, str]:
     return st
 
 
-def describe(name: str, root: Path | None = None) -> list[dict[str, Any]]:
+def describe(name: str, root: Root = None) -> list[dict[str, Any]]:
     """One row per version; a version whose files are broken gets ``error`` instead of failing the listing."""
+    if (spec := _ml(root)) is not None:
+        return ml.describe(name, spec)
     try:
         st = stages(name, root)
     except StageError as exc:
@@ -154,6 +183,8 @@ def describe(name: str, root: Path | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def names(root: Path | None = None) -> list[str]:
+def names(root: Root = None) -> list[str]:
+    if (spec := _ml(root)) is not None:
+        return ml.names(spec)
     reg = registry_root(root)
     return sorted(p.name for p in reg.iterdir() if p.is_dir() and versions(p.name, root)) if reg.is_dir() else []

@@ -29,7 +29,7 @@ from nlpforge.serve.state import Server
 @dataclass(frozen=True)
 class Watch:
     ref: str  # NAME@STAGE
-    root: Path | None = None  # the registry folder (default: $NLPFORGE_REGISTRY or ./registry)
+    root: registry.Root = None  # the registry folder (default: $NLPFORGE_REGISTRY or ./registry)
     interval_s: float = 10.0
     drain_s: float = 30.0
 
