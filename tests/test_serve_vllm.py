@@ -222,3 +222,36 @@ def test_schemathesis_finds_no_server_errors_on_vllm(server: Served, tmp_path: P
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert re.search(r"Tested: [5-9]", proc.stdout), proc.stdout[-2000:]
+
+
+def test_watch_registry_swaps_the_vllm_engine_and_lets_a_running_stream_finish(quickstart_run: Path, tmp_path: Path) -> None:
+    """Promote while a long stream runs on v1: the stream ends normally on the old engine (drained),
+    requests after the swap answer from v2's engine, and the old engine is shut down."""
+    from conftest import nlpforge
+
+    reg = str(tmp_path / "registry")
+    for _ in range(2):  # two versions (the same export twice: this test is about the swap, not the weights)
+        nlpforge("models", "register", str(quickstart_run / "export"), "--registry", reg)
+    nlpforge("models", "promote", f"{MODEL}@v1", "--stage", "production", "--registry", reg)
+    with serve(f"{MODEL}@production", tmp_path / "serve.log", "--engine", "vllm", "--engine-arg", "enforce_eager=true", "--registry", reg,
+               "--watch-registry", "--watch-interval", "0.5", "--max-tokens", "500") as s:
+        body = {"model": MODEL, "prompt": "Question:", "max_tokens": 400, "temperature": 1.0, "seed": 1, "ignore_eos": True, "stream": True}
+        chunks: list[dict] = []
+        with httpx.stream("POST", f"{s.url}/v1/completions", json=body, timeout=300) as r:
+            for line in r.iter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                chunks.append(json.loads(line[6:]))
+                if len(chunks) == 3:
+                    nlpforge("models", "promote", f"{MODEL}@v2", "--stage", "production", "--registry", reg)
+        # "length": all 400 tokens were generated, on the engine the stream started on
+        assert r.status_code == 200 and chunks[-1]["choices"][0]["finish_reason"] == "length", s.log.read_text()[-3000:]
+        assert {c["system_fingerprint"] for c in chunks} == {f"{MODEL}@v1"} and "".join(c["choices"][0]["text"] for c in chunks)
+        deadline = time.time() + 240
+        while (fp := client(s).completions.create(model=MODEL, prompt="Question:", max_tokens=4).system_fingerprint) != f"{MODEL}@v2":
+            assert time.time() < deadline, s.log.read_text()[-3000:]
+            time.sleep(0.5)
+        m = httpx.get(f"{s.url}/metrics").text
+        assert metric(m, "nlpforge_model_swaps_total") == 1 and fp == f"{MODEL}@v2"
+        said = " ".join(s.log.read_text().split())  # the console wraps long lines
+        assert f"is now {MODEL}@v2; draining the previous engine" in said and s.proc.poll() is None
