@@ -622,6 +622,10 @@ def score(
     batch_size: Annotated[int, typer.Option("--batch-size", help="rows per engine batch")] = 32,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads")] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="float32 | bfloat16 | float16 (default: the bundle's)")] = None,
+    tensor_parallel_size: Annotated[int | None, typer.Option(min=1, help="vllm: GPUs the model is split over")] = None,
+    pipeline_parallel_size: Annotated[int | None, typer.Option(min=1, help="vllm: pipeline stages (GPUs) the model is split over")] = None,
+    engine_arg: Annotated[list[str] | None, typer.Option("--engine-arg", help="vllm: an engine argument KEY=VALUE, value read as YAML (repeatable); "
+                                                         "data parallel scoring is --num-shards, one shard per replica")] = None,
     num_shards: Annotated[int, typer.Option("--num-shards", help="split the job into K shards (one per machine)")] = 1,
     shard_index: Annotated[int, typer.Option("--shard-index", help="which shard this run scores (0..K-1)")] = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="rows per resumable output part")] = 1000,
@@ -657,8 +661,32 @@ def score(
         except (ValidationError, ValueError) as exc:
             raise RecipeError(f"sampling options: {exc}") from None
     opts = ScoreOptions(text_field, prompt_template, sampling, source_field, output_field, reference_field)
-    job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh, dtype)
+    job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh, dtype,
+                   _score_engine_args(engine, engine_arg or [], tensor_parallel_size, pipeline_parallel_size))
     render.score_summary(run_score(job))
+
+
+def _score_engine_args(engine: str, items: list[str], tensor: int | None, pipeline: int | None) -> dict[str, Any]:
+    """vLLM engine arguments of a scoring job, checked against this machine before anything is read."""
+    from nlpforge.engines import pick_kind
+    from nlpforge.engines.vllm import check_serve_settings, parse_engine_args
+
+    try:
+        args = parse_engine_args(items)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
+    args.update({k: v for k, v in (("tensor_parallel_size", tensor), ("pipeline_parallel_size", pipeline)) if v is not None})
+    if not args:
+        return args
+    if int(args.get("data_parallel_size", 1) or 1) > 1:
+        raise RecipeError("score: data parallel scoring is --num-shards K --shard-index I, one shard per engine replica (each may use tensor parallelism)")
+    kind = pick_kind(engine)
+    if kind != "vllm":
+        raise RecipeError(f"score: {', '.join(sorted(args))} are vLLM engine arguments; this job would run on the {kind} engine (add --engine vllm)")
+    problems = check_serve_settings(args, kind, "score")
+    if problems:
+        raise RecipeError("; ".join(problems))
+    return args
 
 
 def main() -> None:

@@ -222,3 +222,36 @@ def test_openai_batch_file(chat_bundle: Path, tmp_path: Path) -> None:
     assert got[10]["response"]["body"]["choices"] == ok["body"]["choices"]
     assert got[11]["response"]["status_code"] == 400 and "content[0] is a 'image_url' part" in got[11]["response"]["body"]["error"]["message"]
     assert got[12]["response"]["status_code"] == 400 and "tool calls are not available" in got[12]["response"]["body"]["error"]["message"]
+
+
+def test_an_interrupted_job_with_sampling_options_resumes(chat_bundle: Path, tmp_path: Path) -> None:
+    """job.json is read back as JSON (tuples become lists): the rerun of the same command must
+    still match it, or a killed job with sampling options could never resume."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"messages": [{"role": "user", "content": q}]} for q in ("How heavy is the Comet Earbuds?", "Refunds?")])
+    job = ScoreJob(src, tmp_path / "out.jsonl", "chat", str(chat_bundle), "hf", ScoreOptions(sampling=Sampling(max_tokens=8, stop=("\n",))), chunk_rows=1)
+    job.parts.mkdir()
+    (job.parts / "job.json").write_text(json.dumps(job.fingerprint(), indent=2))  # what a run killed before its first chunk leaves
+    summary = run_score(job)
+    assert summary["rows"] == 2 and len(read_jsonl(job.output)) == 2
+
+
+def test_vllm_engine_arguments_reach_the_engine_and_are_checked(chat_bundle: Path, tmp_path: Path) -> None:
+    """`score --engine-arg` / `--tensor-parallel-size`: refused with the reason when the machine or
+    the engine cannot take them; passed to vLLM when it can (a shorter max_model_len makes the long
+    row a too_long reject, the short one is scored)."""
+    src = write_jsonl(tmp_path / "in.jsonl", [{"messages": [{"role": "user", "content": "How heavy is the Comet Earbuds?"}]},
+                                              {"messages": [{"role": "user", "content": "Tell me about the Nimbus Kettle warranty. " * 12}]}])
+    base = ["score", "--model", str(chat_bundle), "--input", str(src), "--output", str(tmp_path / "out.jsonl"), "--task", "chat", "--max-tokens", "8"]
+    for extra, said in [(["--engine", "vllm", "--tensor-parallel-size", "2"], "no GPU"),
+                        (["--engine", "vllm", "--engine-arg", "enforce_eagre=true"], "did you mean 'enforce_eager'"),
+                        (["--engine", "hf", "--engine-arg", "max_num_seqs=4"], "add --engine vllm"),
+                        (["--engine", "vllm", "--engine-arg", "data_parallel_size=2"], "--num-shards")]:
+        proc = nlpforge(*base, *extra, check=False)
+        assert proc.returncode == 2 and said in " ".join((proc.stdout + proc.stderr).split()), (extra, proc.stdout, proc.stderr)
+    assert not (tmp_path / "out.jsonl.parts").exists()  # refused before anything was written
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not installed")
+    nlpforge(*base, "--engine", "vllm", "--engine-arg", "max_model_len=64", "--engine-arg", "enforce_eager=true", "--quiet")
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 1
+    (reject,) = read_jsonl(tmp_path / "out.jsonl.rejects.jsonl")
+    assert reject["reason"] == "too_long" and "context of 64" in reject["detail"]

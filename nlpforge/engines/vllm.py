@@ -87,16 +87,32 @@ def engine_arg_names() -> set[str] | None:
     return {f.name for f in dataclasses.fields(AsyncEngineArgs)}
 
 
-def check_serve_settings(overrides: dict[str, Any], engine: str) -> list[str]:
-    """Problems with a recipe's vLLM settings on this machine: unknown engine arguments (with the
-    name probably meant) and more parallel workers than devices."""
+def parse_engine_args(items: list[str]) -> dict[str, Any]:
+    """``--engine-arg KEY=VALUE`` items (the value read as YAML, ``-`` in a key as ``_``)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--engine-arg {item!r}: expected KEY=VALUE, e.g. enforce_eager=true")
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--engine-arg {item!r}: the value is not valid YAML ({exc})") from None
+    return out
+
+
+def check_serve_settings(overrides: dict[str, Any], engine: str, where: str = "serve") -> list[str]:
+    """Problems with vLLM settings on this machine: unknown engine arguments (with the name
+    probably meant) and more parallel workers than devices. ``where``: the section or command named."""
     problems = []
     names = engine_arg_names()
     if names is not None:
         for key in overrides:
             if key not in names:
                 hint = difflib.get_close_matches(key, sorted(names), n=1)
-                problems.append(f"serve.engine_args.{key}: not a vLLM engine argument" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+                problems.append(f"{where}.engine_args.{key}: not a vLLM engine argument" + (f"; did you mean '{hint[0]}'?" if hint else ""))
     workers = 1
     for key in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size"):
         workers *= int(overrides.get(key, 1) or 1)
@@ -105,11 +121,11 @@ def check_serve_settings(overrides: dict[str, Any], engine: str) -> list[str]:
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if engine == "hf":
-            problems.append(f"serve: tensor/pipeline/data parallelism ({workers} workers) needs the vllm engine, not hf")
+            problems.append(f"{where}: tensor/pipeline/data parallelism ({workers} workers) needs the vllm engine, not hf")
         elif gpus == 0:
-            problems.append(f"serve: tensor x pipeline x data parallel = {workers} workers, but this machine has no GPU (vLLM parallelism spreads a model over GPUs)")
+            problems.append(f"{where}: tensor x pipeline x data parallel = {workers} workers, but this machine has no GPU (vLLM parallelism spreads a model over GPUs)")
         elif workers > gpus:
-            problems.append(f"serve: tensor x pipeline x data parallel = {workers} workers, but this machine has {gpus} GPU(s)")
+            problems.append(f"{where}: tensor x pipeline x data parallel = {workers} workers, but this machine has {gpus} GPU(s)")
     return problems
 
 
@@ -166,10 +182,10 @@ class VLLMEngine:
         vllm_env(threads)
         self.info = info
         self.tok = load_tokenizer(info)
-        self.max_length = info.max_length
         self.progress = False
         args = engine_args(info, **llm_opts)
         args.pop("disable_log_stats", None)
+        self.max_length = args.get("max_model_len") or info.max_length  # an engine argument may shorten the context: rows beyond it are rejected, not fatal
         if batch_size:
             args.setdefault("max_num_seqs", batch_size)
         self.llm = LLM(**args)

@@ -58,6 +58,7 @@ class ScoreJob:
     rejects: Path | None = None
     fresh: bool = False
     dtype: str | None = None  # override the bundle's dtype (bfloat16 on CPUs with AVX512-BF16/AMX: ~2x)
+    engine_args: dict[str, Any] = field(default_factory=dict)  # vLLM engine arguments (tensor_parallel_size, ...); not in the fingerprint
 
     @property
     def parts(self) -> Path:
@@ -77,11 +78,12 @@ class ScoreJob:
         st = self.input.stat()
         opts = asdict(self.options)
         opts["sampling"] = self.options.sampling.model_dump() if self.options.sampling else None
-        return {
+        fp = {
             "input": str(self.input.resolve()), "input_size": st.st_size, "input_mtime_ns": st.st_mtime_ns,
             "task": self.task, "model": self.model, "options": opts, "num_shards": self.num_shards,
             "shard_index": self.shard_index, "chunk_rows": self.chunk_rows,
         }
+        return json.loads(json.dumps(fp))  # as job.json reads back (tuples become lists), or a rerun never matches it
 
 
 def resolve_model(ref: str) -> Path:
@@ -200,6 +202,8 @@ def _open_engine(job: ScoreJob, info: BundleInfo) -> Engine:
         opts["threads"] = job.threads
     if job.dtype:
         opts["dtype"] = job.dtype
+    if job.engine_args:
+        opts.update(job.engine_args)
     engine = load_engine(info, job.engine, **opts)
     engine.progress = False  # the scoring bar is the one live display
     return engine

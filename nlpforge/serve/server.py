@@ -11,12 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nlpforge.engines import load_async_engine, read_bundle
 from nlpforge.engines.base import AsyncEngine
 from nlpforge.engines.bundle import BundleInfo
-from nlpforge.engines.vllm import to_flags, vllm_env
+from nlpforge.engines.vllm import parse_engine_args, to_flags, vllm_env
 from nlpforge.errors import RecipeError, StageError
 from nlpforge.recipe import ServeConfig
 from nlpforge.serve.app import create_app
@@ -54,15 +52,7 @@ def merge(settings: ServeConfig, flags: dict[str, Any], engine_args: list[str] |
     """Command-line flags (the ones given, not None) over the recipe's or bundle's settings;
     ``engine_args`` (``KEY=VALUE``, the value read as YAML) over its ``engine_args``."""
     given = {k: v for k, v in flags.items() if v is not None}
-    extra = {}
-    for item in engine_args or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--engine-arg {item!r}: expected KEY=VALUE, e.g. enforce_eager=true")
-        try:
-            extra[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"--engine-arg {item!r}: the value is not valid YAML ({exc})") from None
+    extra = parse_engine_args(engine_args or [])
     data = settings.model_dump()
     return ServeConfig.model_validate({**data, **given, "engine_args": {**data["engine_args"], **extra}})
 
