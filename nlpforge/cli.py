@@ -580,8 +580,8 @@ def models_show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or N
 
     rows = describe(ref.split("@")[0], registry)
     if "@" in ref:
-        path = str(resolve(ref, registry))
-        rows = [r for r in rows if r["path"] == path]
+        version = resolve(ref, registry).name  # vN, in a registry folder and in the MLflow registry's local copies alike
+        rows = [r for r in rows if r["version"] == version]
     if not rows:
         raise NlpforgeError(f"{ref}: not in the registry")
     out.print_json(json.dumps(rows))

@@ -92,6 +92,8 @@ def test_mlflow_model_registry_backend_keeps_the_same_meaning(tmp_path: Path, mo
     assert client.get_model_version("bot", "1").tags["sha256"] == json.loads((first / "registry.json").read_text())["sha256"]
     listed = nlpforge("models", "list", "--registry", spec, cwd=tmp_path).stdout
     assert "bot" in listed and "production" in listed and "v2" in listed
+    shown = json.loads(nlpforge("models", "show", "bot@production", "--registry", spec, cwd=tmp_path).stdout)
+    assert [(r["version"], r["stages"]) for r in shown] == [("v2", ["production"])]
     # a version whose stored files changed is refused when it is fetched
     source = Path(client.get_model_version("bot", "1").source.removeprefix("file://"))
     (source / "model.safetensors").chmod(0o644)
