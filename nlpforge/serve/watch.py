@@ -8,7 +8,9 @@ requests already running finish on the old engine, which is shut down once they 
 the drain time. A version that fails to load is logged, counted
 (``nlpforge_model_swaps_total{result="failed"}``) and not retried until the stage moves again;
 the old version keeps serving. Adapter bundles swap the same way (vLLM's LoRA load/unload would
-avoid loading the base twice; not done here).
+avoid loading the base twice; not done here). The input-drift reference stays the one the
+server started with (the first version's training prompts): an improved version is trained on
+feedback, and drift is measured against what the model family was built for.
 """
 
 from __future__ import annotations
