@@ -93,8 +93,10 @@ def test_serve_feedback_improve_promote_and_the_watching_server_swaps(quickstart
         ratings = {x["rating"] for x in stored}
         assert ratings == {"up", "down"}, ratings  # KTO needs both
 
-        # improve, with gates wide enough for a 1 M-parameter model's noise; a failing gate is checked below
-        gates = "improve.gates={exact_match: {max_decrease: 0.25}, hallucination_score: {max_increase: 0.25}}"
+        # improve. This part checks the loop's mechanics, so its gates only bound the metrics' range: a 1 M-parameter
+        # model tuned at a high rate, judged on ~6 held-out rows, moves by 0.4 either way from one machine to the next
+        # (seen on CI). That the numbers decide is checked by a gate that fails, below, and by tests/test_eval_gates.py.
+        gates = "improve.gates={exact_match: {max_decrease: 1.0}, hallucination_score: {max_increase: 1.0}}"
         args = ["improve", "recipes/quickstart-chat.yaml", "--feedback", str(fb), "--from", f"{MODEL}@production", "--registry", str(reg),
                 "--run-dir", str(run), "--heldout", str(quickstart_run / "prepare/eval.jsonl"), "--quiet",
                 "--set", "improve.learning_rate=0.005", "--set", "improve.epochs=2"]

@@ -31,8 +31,11 @@ class AsyncVLLMEngine:
         from vllm.usage.usage_lib import UsageContext
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        # the scheduler defaults (batch sizes) vLLM's own server uses
-        self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**self.args), usage_context=UsageContext.OPENAI_API_SERVER)
+        # the scheduler defaults (batch sizes) vLLM's own server uses. Built in a worker thread: loading
+        # takes tens of seconds, and a server swapping versions (--watch-registry) keeps streaming from
+        # the old engine meanwhile. Outside a running loop AsyncLLM starts its output handler lazily,
+        # on the first request, in the server's loop.
+        self.llm = await asyncio.to_thread(AsyncLLM.from_engine_args, AsyncEngineArgs(**self.args), usage_context=UsageContext.OPENAI_API_SERVER)
 
     async def generate(self, prompt: list[int], params: Sampling, request_id: str, adapter: str | None = None, stream: bool = False) -> AsyncIterator[GenOut]:
         from vllm.inputs.engine import tokens_input
