@@ -64,12 +64,13 @@ def check(
     debug: DebugOpt = False,
 ) -> None:
     """Validate a recipe (every error at once), its data columns and serve settings, and show one training sample with its loss mask."""
+    from nlpforge.corpus import ray_clean
     from nlpforge.data.columns import check_columns
     from nlpforge.engines.vllm import check_serve_settings
     from nlpforge.recipe import load_recipe
 
     r = load_recipe(recipe, set_)
-    problems = check_serve_settings(r.serve.vllm_overrides(), r.serve.engine)
+    problems = check_serve_settings(r.serve.vllm_overrides(), r.serve.engine) + ray_clean.check_settings(r.clean)
     if problems:
         raise RecipeError(f"{recipe}: {len(problems)} error(s)\n" + "\n".join(f"  - {p}" for p in problems))
     check_columns(r)
@@ -276,6 +277,8 @@ def clean_command(
     fmt: Annotated[str, typer.Option("--format", help="standalone mode: text (documents) or messages (chat)")] = "text",
     text_field: Annotated[str, typer.Option("--text-field", help="field holding the text (JSONL, JSON, CSV, Parquet)")] = "text",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would be kept and dropped; write nothing")] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="run on Ray Data (clean.engine: ray): a local cluster, or --ray-address; clean.n_process actors")] = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="with --ray: the cluster to join (auto, ray://HOST:10001)")] = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
     fresh: FreshOpt = False,
@@ -286,6 +289,11 @@ def clean_command(
     from nlpforge.corpus.clean import output_paths, run_clean
     from nlpforge.recipe import CleanConfig, DataConfig, load_config, load_recipe
 
+    if ray_address and not ray:
+        raise RecipeError("--ray-address needs --ray")
+    if ray:  # the same as the recipe keys, so a run's manifest records it
+        prefix = "" if input_ else "clean."
+        set_ = [*(set_ or []), f"{prefix}engine=ray", *([f"{prefix}ray_address={ray_address}"] if ray_address else [])]
     if input_:
         if recipe is not None:
             raise RecipeError("give either a RECIPE or --input, not both")

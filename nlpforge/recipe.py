@@ -156,7 +156,10 @@ class CleanConfig(Strict):
                                          "an audit table in the report), gdpr, pci")
     pii_context: bool = Field(True, description="context rules (titles, greetings, sign-offs, headers, addresses) and Faker gazetteers beside the NER for PERSON and LOCATION")
     batch_size: int = Field(256, gt=0, le=INT32)
-    n_process: int = Field(1, ge=1, le=WORKERS)
+    n_process: int = Field(1, ge=1, le=WORKERS, description="worker processes (engine local) or Ray actors (engine ray), one spaCy pipeline each")
+    engine: Literal["local", "ray"] = Field("local", description="local: this machine; ray: Ray Data, the per-document steps on clean.n_process actors and "
+                                            "dedup as global shuffles, the same outputs (pip install 'nlpforge[ray]')")
+    ray_address: str | None = Field(None, description="engine ray: the cluster to join (auto, ray://HOST:10001); default: start a local one")
 
 
 class ModelConfig(Strict):

@@ -23,7 +23,8 @@ import contextlib
 import json
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,15 +83,40 @@ def output_paths(out: Path) -> dict[str, Path]:
     return {name: out / name for name in OUTPUT_NAMES}
 
 
+@dataclass
+class Processed:
+    """What the dedup-and-write half of the stage consumes: every record's per-document Result in
+    input order, and the dedup steps (``.seen``) that need the whole corpus."""
+
+    results: Iterable[processor.Result]
+    count: Callable[[], int]  # records the readers gave, once ``results`` is exhausted
+    total: int | None  # for the progress bar
+    exact: Any  # dedup.ExactDuplicates, dedup.Decided or None
+    near: Any  # dedup.NearDuplicates, dedup.Decided or None
+
+
+def _local(data: DataConfig, cfg: CleanConfig) -> Processed:
+    total = readers.count(data.all_inputs)  # the progress total; an unreadable single input fails here
+    docs = _Counted(readers.read(data.all_inputs, data.text_field))
+    near = dedup.NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
+    exact = dedup.ExactDuplicates(message_fields(data.format, data.messages_field)) if cfg.dedup == "exact" else None
+    return Processed(processor.processed(docs, data, cfg, normalize.boilerplate_lines(data, cfg)), lambda: docs.n, total, exact, near)
+
+
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:
     """Clean ``data.eval_inputs`` and ``data.inputs`` into ``out_dir`` (a folder, or a ``.jsonl`` file name: see
-    :func:`output_paths`); with ``out_dir=None`` (a dry run) write nothing and return the report."""
+    :func:`output_paths`); with ``out_dir=None`` (a dry run) write nothing and return the report.
+    ``clean.engine: ray`` runs the per-document steps and the dedup indexes on Ray Data
+    (:mod:`~nlpforge.corpus.ray_clean`); what is written is the same."""
     processor.build_nlp(cfg)  # fail on a bad pipeline or PII setting before any work starts
     Cleaner(data, cfg)
-    total = readers.count(data.all_inputs)  # the progress total; an unreadable single input fails here
-    near = dedup.NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
+    if cfg.engine == "ray":
+        from nlpforge.corpus import ray_clean
+
+        source = ray_clean.processed(data, cfg)
+    else:
+        source = _local(data, cfg)
     sentence_spans = dedup.SentenceSpans(cfg.sentence_dedup) if cfg.sentence_dedup and data.format == "text" else None
-    fields = message_fields(data.format, data.messages_field)
     sentences_removed = 0
 
     rejected: Counter = Counter()
@@ -99,7 +125,6 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
     pii: Counter = Counter()
     words_before: list[int] = []
     words_after: list[int] = []
-    seen: dict[str, str] = {}
     first_reject: list[str] = []
     kept = sentences = boilerplate_removed = c4_removed = 0
 
@@ -117,8 +142,7 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                 examples[key].append(f"{source}: {text[:160]}")
             rej_f.write(_dumps({"source": source, "reason": key, "detail": reason, "text": text[: processor.REJECT_CHARS]}) + "\n")
 
-        docs = _Counted(readers.read(data.all_inputs, data.text_field))
-        for res in track(processor.processed(docs, data, cfg, normalize.boilerplate_lines(data, cfg)), total, "clean"):
+        for res in track(source.results, source.total, "clean"):
             pii.update(res.pii)
             boilerplate_removed += res.lines_removed[0]
             c4_removed += res.lines_removed[1]
@@ -128,12 +152,9 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                 reject(res.source, res.reject or "invalid", res.text, res.chars)
                 continue
             record, text = res.record, res.text
-            if cfg.dedup == "exact":
-                key = dedup.exact_key(record, text, fields)
-                if key in seen:
-                    reject(res.source, f"duplicate: same content as {seen[key]}", text)
-                    continue
-                seen[key] = res.source
+            if source.exact is not None and (first := source.exact.seen(res.source, record, text)):
+                reject(res.source, f"duplicate: same content as {first}", text)
+                continue
             if sentence_spans is not None:
                 text, removed = sentence_spans(text, res.sentence_spans)
                 sentences_removed += removed
@@ -141,25 +162,23 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                     reject(res.source, f"sentence_dedup: all {removed} sentences repeat earlier documents", res.text)
                     continue
                 record = {**record, data.text_field: text}
-            if near is not None:
-                hit = near.seen(res.source, text)
-                if hit:
-                    reject(res.source, f"near_duplicate: estimated Jaccard {hit[1]:.2f} with {hit[0]}", text)
-                    continue
+            if source.near is not None and (hit := source.near.seen(res.source, text)):
+                reject(res.source, f"near_duplicate: estimated Jaccard {hit[1]:.2f} with {hit[0]}", text)
+                continue
             kept += 1
             words_after.append(res.words or 0)
             sentences += res.sentences
             kept_f.write(_dumps({**record, "source": res.source}) + "\n")
 
-        n_rejected = sum(rejected.values())
-        if kept + n_rejected != docs.n:
-            raise DataError(f"clean: the readers gave {docs.n} input records but {kept} were kept + {n_rejected} rejected; this is a bug, please report it")
+        n_rejected, n_docs = sum(rejected.values()), source.count()
+        if kept + n_rejected != n_docs:
+            raise DataError(f"clean: the readers gave {n_docs} input records but {kept} were kept + {n_rejected} rejected; this is a bug, please report it")
         if out_dir is not None and kept == 0:
             by_reason = ", ".join(f"{k} {n}" for k, n in rejected.most_common())
             first = (first_reject or [""])[0]
             raise DataError(f"clean: no record survived cleaning (data.format={data.format}); rejected: {by_reason or 'none'}; first reject: {first[:400]}")
         report = {
-            "input_docs": docs.n,
+            "input_docs": n_docs,
             "kept_docs": kept,
             "rejected_docs": n_rejected,
             "rejected": {k: {"docs": rejected[k], "chars": rejected_chars[k], "examples": examples[k]} for k in sorted(rejected)},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
@@ -22,6 +23,46 @@ def exact_key(record: dict, text: str, fields: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
+class ExactDuplicates:
+    """The first record of each :func:`exact_key`, in input order."""
+
+    def __init__(self, fields: tuple[str, ...]):
+        self.fields, self.first = fields, {}
+
+    def seen(self, source: str, record: dict, text: str) -> str | None:
+        """The earlier record this one repeats, else record it and return None."""
+        key = exact_key(record, text, self.fields)
+        if key in self.first:
+            return self.first[key]
+        self.first[key] = source
+        return None
+
+
+class Decided:
+    """Dedup answers computed beforehand over the whole corpus (by :mod:`nlpforge.corpus.ray_clean`):
+    source -> what :class:`ExactDuplicates` or :class:`NearDuplicates` would have said."""
+
+    def __init__(self, answers: dict[str, Any]):
+        self.answers = answers
+
+    def seen(self, source: str, *_: Any) -> Any:
+        return self.answers.get(source)
+
+
+def signature(text: str, ngram: int, num_perm: int) -> MinHash:
+    words = _WORD.findall(text.lower())
+    grams = {" ".join(words[i : i + ngram]) for i in range(max(1, len(words) - ngram + 1))}
+    m = MinHash(num_perm=num_perm)
+    m.update_batch([g.encode() for g in grams])
+    return m
+
+
+def band_keys(m: MinHash, bands: int, rows: int) -> list[str]:
+    """One key per LSH band: two signatures are candidates (MinHashLSH.query) exactly when they share one."""
+    hv = m.hashvalues
+    return [f"{b}:{hashlib.blake2b(hv[b * rows : (b + 1) * rows].tobytes(), digest_size=16).hexdigest()}" for b in range(bands)]
+
+
 class NearDuplicates:
     """MinHash LSH over word n-gram sets (datatrove/FineWeb parameters by default)."""
 
@@ -30,17 +71,11 @@ class NearDuplicates:
         self.lsh = MinHashLSH(threshold=threshold, num_perm=self.num_perm, params=(bands, rows))
         self.sources: dict[str, MinHash] = {}
 
-    def signature(self, text: str) -> MinHash:
-        words = _WORD.findall(text.lower())
-        grams = {" ".join(words[i : i + self.ngram]) for i in range(max(1, len(words) - self.ngram + 1))}
-        m = MinHash(num_perm=self.num_perm)
-        m.update_batch([g.encode() for g in grams])
-        return m
-
     def seen(self, source: str, text: str) -> tuple[str, float] | None:
         """The earlier document this one nearly duplicates (and the estimated Jaccard), else
-        record it and return None."""
-        m = self.signature(text)
+        record it and return None. Greedy, in input order: a document is dropped when it shares
+        an LSH band with a document kept before it."""
+        m = signature(text, self.ngram, self.num_perm)
         for other in self.lsh.query(m):
             return other, m.jaccard(self.sources[other])
         self.lsh.insert(source, m)
