@@ -639,6 +639,9 @@ def score(
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="rows per resumable output part")] = 1000,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="default: OUTPUT.rejects.jsonl")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="discard the parts of an interrupted run and start over")] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="score the chunks on Ray actors (a local cluster, or --ray-address), each loading the model once")] = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="with --ray: the cluster to join (auto, ray://HOST:10001)")] = None,
+    replicas: Annotated[int | None, typer.Option("--replicas", min=1, help="with --ray: model replicas (default: as many as fit, at --threads CPUs or tensor x pipeline GPUs each)")] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -659,6 +662,8 @@ def score(
         raise RecipeError("give --input FILE (with --task) or --batch-file FILE")
     elif task not in TASKS:
         raise RecipeError(f"--task {task}: valid tasks are {', '.join(TASKS)}")
+    if (ray_address or replicas) and not ray:
+        raise RecipeError("--ray-address and --replicas need --ray")
     sampling = None
     if any(v is not None for v in (max_tokens, temperature, top_p, seed)) or stop or n != 1:
         # the same request a client sends the server, mapped to the engine the same way
@@ -670,12 +675,13 @@ def score(
             raise RecipeError(f"sampling options: {exc}") from None
     opts = ScoreOptions(text_field, prompt_template, sampling, source_field, output_field, reference_field)
     job = ScoreJob(input_, output, task, model, engine, opts, batch_size, threads, num_shards, shard_index, chunk_rows, rejects, fresh, dtype,
-                   _score_engine_args(engine, engine_arg or [], tensor_parallel_size, pipeline_parallel_size))
+                   _score_engine_args(engine, engine_arg or [], tensor_parallel_size, pipeline_parallel_size, ray), ray, ray_address, replicas)
     render.score_summary(run_score(job))
 
 
-def _score_engine_args(engine: str, items: list[str], tensor: int | None, pipeline: int | None) -> dict[str, Any]:
-    """vLLM engine arguments of a scoring job, checked against this machine before anything is read."""
+def _score_engine_args(engine: str, items: list[str], tensor: int | None, pipeline: int | None, ray: bool = False) -> dict[str, Any]:
+    """vLLM engine arguments of a scoring job, checked against this machine before anything is read
+    (with --ray, against the cluster's GPUs when the replicas start)."""
     from nlpforge.engines import pick_kind
     from nlpforge.engines.vllm import check_serve_settings, parse_engine_args
 
@@ -691,7 +697,7 @@ def _score_engine_args(engine: str, items: list[str], tensor: int | None, pipeli
     kind = pick_kind(engine)
     if kind != "vllm":
         raise RecipeError(f"score: {', '.join(sorted(args))} are vLLM engine arguments; this job would run on the {kind} engine (add --engine vllm)")
-    problems = check_serve_settings(args, kind, "score")
+    problems = [] if ray else check_serve_settings(args, kind, "score")
     if problems:
         raise RecipeError("; ".join(problems))
     return args

@@ -16,6 +16,7 @@ Needs the bench extra: pip install -e ".[bench]"
 
     python scripts/bench_clean.py --mb 50
     python scripts/bench_clean.py --skip-throughput --pii-texts 3000   # the PII tables only
+    python scripts/bench_clean.py --mb 50 --scaling 1 2 --skip-pii      # + local pool against Ray Data, 1 and 2 workers
 """
 
 from __future__ import annotations
@@ -128,6 +129,36 @@ def bench_throughput(docs: list[str]) -> list[tuple[str, float, float, int]]:
     return rows
 
 
+def bench_scaling(docs: list[str], workers: list[int], shards: int = 8) -> list[tuple[str, int, float, float, int]]:
+    """The whole clean stage with exact and near dedup, on a local process pool and on Ray Data
+    (a local cluster of max(workers) CPUs, started before the clock), over the same JSONL shards.
+    Every run must write the same corpus."""
+    import ray
+
+    mb = sum(len(d.encode()) for d in docs) / 1e6
+    rows, corpora = [], set()
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = []
+        for k in range(shards):
+            src = Path(tmp) / f"part-{k:02d}.jsonl"
+            src.write_text("\n".join(json.dumps({"text": d}) for d in docs[k::shards]) + "\n")
+            inputs.append(str(src))
+        data = DataConfig(inputs=inputs, format="text")
+        start = time.perf_counter()
+        ray.init(num_cpus=max(workers), include_dashboard=False, log_to_driver=False, configure_logging=False)
+        print(f"ray.init (local cluster, {max(workers)} CPUs): {time.perf_counter() - start:.1f} s, not counted below")
+        for engine in ("local", "ray"):
+            for n in workers:
+                out = Path(tmp) / f"{engine}-{n}"
+                start = time.perf_counter()
+                report = run_clean(data, CleanConfig(min_words=1, near_dedup={"enabled": True}, n_process=n, engine=engine), out)
+                rows.append((engine, n, time.perf_counter() - start, mb, report["kept_docs"]))
+                corpora.add((out / "corpus.jsonl").read_bytes())
+        ray.shutdown()
+    assert len(corpora) == 1, "the engines or worker counts wrote different corpora"
+    return rows
+
+
 def _records(rows: list[dict], prefix: str) -> list[dict]:
     """make_pii_set rows in the record shape of make_pii_realworld (what measure_pii scores)."""
     return [{"id": f"{prefix}-{i}", "text": r["text"], "spans": r["spans"], "negatives": r.get("negatives", [])} for i, r in enumerate(rows)]
@@ -187,6 +218,9 @@ def main() -> None:
     ap.add_argument("--realworld-per-seed", type=int, default=600, help="texts per TEST seed when built here")
     ap.add_argument("--trained", default="/tmp/pii_ner", help="folder of `nlpforge pii train` (a column when it exists)")
     ap.add_argument("--skip-throughput", action="store_true", help="only the PII tables")
+    ap.add_argument("--scaling", type=int, nargs="*", default=None, metavar="N",
+                    help="also time the whole stage (exact + near dedup) on N workers, local pool against Ray Data (e.g. --scaling 1 2); needs the ray extra")
+    ap.add_argument("--skip-pii", action="store_true", help="no PII tables")
     args = ap.parse_args()
     set_quiet(True)
     console = Console(width=240)  # eight columns of P / R / F1: wider than a terminal default
@@ -199,6 +233,15 @@ def main() -> None:
         for name, seconds, mb, kept in bench_throughput(docs):
             t.add_row(name, f"{len(docs) / seconds:,.0f}", f"{mb / seconds:.2f}", f"{kept:,}")
         console.print(t)
+        if args.scaling:
+            t = Table(title=f"Clean stage with exact + near dedup, {len(docs)} docs in 8 JSONL shards: local process pool against Ray Data")
+            for col in ("engine", "workers", "docs/s", "MB/s", "kept"):
+                t.add_column(col, justify="right" if col != "engine" else "left")
+            for engine, n, seconds, mb, kept in bench_scaling(docs, args.scaling):
+                t.add_row(engine, str(n), f"{len(docs) / seconds:,.0f}", f"{mb / seconds:.2f}", f"{kept:,}")
+            console.print(t)
+    if args.skip_pii:
+        return
 
     # tldextract (under presidio's URL recognizer) tries to download the public suffix list,
     # then falls back to its bundled copy; no network here, so silence the attempt

@@ -8,6 +8,7 @@ batches of 32 in input order (batch 32); ours is HFEngine.perplexity (length-sor
 With ``--vllm`` the vLLM engine is measured too (engine start excluded, reported apart).
 
     python scripts/bench_score.py --threads 2
+    python scripts/bench_score.py --threads 2 --ray   # + whole jobs: one process against Ray replicas
 """
 
 from __future__ import annotations
@@ -103,6 +104,33 @@ def bench_vllm(spec: dict) -> dict:
         return json.loads(Path(d, "out.json").read_text())
 
 
+def bench_jobs(bundle: Path, texts: list[str], batch_size: int, threads: int, tmp: Path) -> list[tuple[str, float]]:
+    """Whole `nlpforge score` jobs (read, chunks, ledger, output; model loading included): one
+    process with all the threads, against Ray replicas of one thread each on a local cluster of
+    as many CPUs (cluster start not counted). Both must write the same rows."""
+    import ray
+
+    from nlpforge.score.runner import ScoreJob, run_score
+
+    src = tmp / "rows.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    out, rates = {}, []
+    for name, opts in (("local", {"threads": threads}), ("ray", {"threads": 1, "ray": True, "replicas": threads})):
+        if name == "ray":
+            start = time.perf_counter()
+            ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            print(f"ray.init (local cluster, {threads} CPUs): {time.perf_counter() - start:.1f} s, not counted")
+        dest = tmp / f"scored-{name}.jsonl"
+        start = time.perf_counter()
+        run_score(ScoreJob(src, dest, "classify", str(bundle), "hf", batch_size=batch_size, chunk_rows=250, fresh=True, **opts))
+        rates.append((f"score job, classify, {'Ray: ' + str(threads) + ' replicas x 1 thread' if name == 'ray' else f'one process, {threads} threads'}",
+                      len(texts) / (time.perf_counter() - start)))
+        out[name] = [json.loads(x)["pred"] for x in dest.read_text().splitlines()]
+    ray.shutdown()
+    assert out["local"] == out["ray"], "Ray and local scoring disagree"
+    return rates
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -112,6 +140,7 @@ def main() -> None:
     ap.add_argument("--classifier", type=Path, help="classifier bundle (default: built from MiniLM)")
     ap.add_argument("--chat-model", type=Path, help="causal LM bundle/folder for perplexity (default: the tiny model, built)")
     ap.add_argument("--vllm", action="store_true", help="also measure the vLLM engine")
+    ap.add_argument("--ray", action="store_true", help="also time whole score jobs: one process against Ray replicas (needs the ray extra)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -133,6 +162,15 @@ def main() -> None:
         for task, bundle, method in (("classify", a.classifier, "classify"), ("perplexity", a.chat_model, "perplexity")):
             r = bench_vllm({"bundle": str(bundle), "method": method, "texts": texts})
             results[task].append((f"nlpforge vLLM engine (start {r['start_s']:.0f} s not counted)", r["rows_per_s"]))
+
+    if a.ray:
+        from nlpforge.console import set_quiet
+
+        set_quiet(True)
+        jobs = bench_jobs(a.classifier, texts, a.batch_size, a.threads, tmp)
+        print("\n| job | rows/s | vs one process |\n|---|---:|---:|")
+        for name, rate in jobs:
+            print(f"| {name} | {rate:,.1f} | {rate / jobs[0][1]:.2f}x |")
 
     print("\n| task | method | rows/s | vs batch 1 | vs batch 32 |\n|---|---|---:|---:|---:|")
     for task, rows in results.items():

@@ -168,6 +168,41 @@ def test_sigkill_then_rerun_gives_every_row_once(classifier_bundle: Path, tmp_pa
         run_score(ScoreJob(src, out, "classify", str(classifier_bundle), "hf", chunk_rows=100, batch_size=16, threads=1))
 
 
+def test_ray_scoring_killed_then_rerun_gives_every_row_once(classifier_bundle: Path, tmp_path: Path) -> None:
+    """score --ray on a real local cluster: two replicas finish chunks out of order; the driver is
+    SIGKILLed and the same command resumes from its ledger."""
+    pytest.importorskip("ray")
+    rows = tickets(600)
+    src = write_jsonl(tmp_path / "in.jsonl", rows[:300] + ["{oops"] + rows[300:])
+    out = tmp_path / "labels.jsonl"
+    args = ["score", "--model", str(classifier_bundle), "--input", str(src), "--output", str(out), "--task", "classify", "--engine", "hf",
+            "--chunk-rows", "50", "--batch-size", "16", "--threads", "1", "--ray", "--replicas", "2", "--quiet"]
+    ledger = tmp_path / "labels.jsonl.parts/ledger.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "nlpforge", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (ledger.is_file() and ledger.read_text().count("\n") >= 2):
+        assert proc.poll() is None, "scoring ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    chunks_before = sorted(json.loads(x)["chunk"] for x in ledger.read_text().splitlines())
+    assert 2 <= len(chunks_before) < 13 and not out.exists()
+
+    bad = nlpforge(*args[:-3], "--replicas", "9", check=False)  # more replicas than 2 CPUs hold: refused, the parts kept
+    assert bad.returncode != 0 and "holds 2 replica(s) of 1 CPU(s) each" in bad.stderr, bad.stderr
+    resumed = nlpforge(*args[:-1])  # the same command again (with its log)
+    assert f"resuming, {len(chunks_before)} chunks" in resumed.stderr
+    got = read_jsonl(out)
+    assert [r["id"] for r in got] == list(range(600))  # no duplicate, no missing row, input order
+    summary = json.loads((tmp_path / "labels.jsonl.summary.json").read_text())
+    assert summary["rows"] == 600 and summary["errors"] == 1 and summary["rows_this_run"] == 601 - 50 * len(chunks_before)
+    assert [json.loads(x)["row"] for x in (tmp_path / "labels.jsonl.rejects.jsonl").read_text().splitlines()] == [300]
+    sample = [got[i] for i in (0, 299, 300, 599)]  # scored by replicas, before and after the kill: what a local engine says
+    ref = load_engine(classifier_bundle, "hf").classify([r["text"] for r in sample])
+    for r, p in zip(sample, ref):
+        assert r["probs"] == pytest.approx(p, abs=1e-5)
+
+
 PROMPT = "Question: How heavy is the Comet Earbuds?\nAnswer:"
 
 

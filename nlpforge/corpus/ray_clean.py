@@ -34,23 +34,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nlpforge import cluster
 from nlpforge.console import log
 from nlpforge.corpus import dedup, normalize, readers
 from nlpforge.corpus.clean import Processed
 from nlpforge.corpus.processor import DocProcessor, Result
 from nlpforge.data.formats import message_fields
-from nlpforge.errors import DataError
 from nlpforge.recipe import CleanConfig, DataConfig
 
 ORDER_BITS = 40  # a record's place in the input: file index << 40 | record index in the file
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise DataError("clean.engine: ray needs Ray Data: pip install 'nlpforge[ray]'") from None
-    return ray
 
 
 def check_settings(cfg: CleanConfig) -> list[str]:
@@ -64,15 +56,13 @@ def check_settings(cfg: CleanConfig) -> list[str]:
     return []
 
 
-def connect(address: str | None) -> None:
-    """Join ``address`` (a running cluster), or start a local cluster; reuse one already joined."""
-    ray = _ray()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+def connect(address: str | None) -> Any:
+    ray = cluster.connect(address, "clean.engine: ray")
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # records come back in input order: the files equal the local stage's
     ctx.enable_progress_bars = False  # the stage shows its own
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # one INFO line per dataset executed otherwise
+    return ray
 
 
 def _read_file(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -186,10 +176,9 @@ def _near_answers(done: Any, exact: dict[str, str], parts: int) -> dict[str, tup
 
 def processed(data: DataConfig, cfg: CleanConfig) -> Processed:
     """Run the per-document steps and the dedup indexes on Ray; the driver writes from the result."""
-    ray = _ray()
     files = readers.expand(data.all_inputs)
     total = readers.count(data.all_inputs)  # an unreadable single input fails here, before the cluster starts
-    connect(cfg.ray_address)
+    ray = connect(cfg.ray_address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     parts = max(1, min(200, 2 * cpus))  # shuffle partitions (Ray's default, 200, is slow for a small cluster)
     log(f"clean: Ray Data on {cpus} CPUs, {cfg.n_process} actor(s), {len(files)} file(s)")

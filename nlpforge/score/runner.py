@@ -18,7 +18,7 @@ import shutil
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,9 @@ class ScoreJob:
     fresh: bool = False
     dtype: str | None = None  # override the bundle's dtype (bfloat16 on CPUs with AVX512-BF16/AMX: ~2x)
     engine_args: dict[str, Any] = field(default_factory=dict)  # vLLM engine arguments (tensor_parallel_size, ...); not in the fingerprint
+    ray: bool = False  # score the chunks on Ray actors (not in the fingerprint: a job resumes on either)
+    ray_address: str | None = None  # a running cluster; default: start a local one
+    replicas: int | None = None  # Ray actors, each loading the model once; default: as many as the cluster's CPUs (or GPUs) hold
 
     @property
     def parts(self) -> Path:
@@ -242,32 +245,50 @@ def run_score(job: ScoreJob) -> dict[str, Any]:
 
     if total is not None and job.num_shards > 1:
         total = len(range(job.shard_index, total, job.num_shards))
-    task: ScoreTask | None = None
-    engine: Engine | None = None
     start = time.time()
     scored_now = 0
-    try:
-        with _progress(total) as bar:
-            progress = bar.add_task(f"score {job.task}", total=total)
+    with _progress(total) as bar:
+        progress = bar.add_task(f"score {job.task}", total=total)
+
+        def todo() -> Iterator[tuple[int, list[tuple[int, RawDoc]]]]:
             for c, rows in _chunks(io.read_input(job.input), job.chunk_rows, job.num_shards, job.shard_index):
                 if c in done:
                     bar.advance(progress, len(rows))
-                    continue
-                if task is None:
-                    engine = _open_engine(job, info) if info is not None else None
-                    task = make_task(job, engine)
-                entry = _score_chunk(job, task, c, rows)
-                _append_ledger(job.parts / LEDGER, entry)
-                scored_now += len(rows)
-                bar.advance(progress, len(rows))
-    finally:
-        if engine is not None:
-            engine.close()
+                else:
+                    yield c, rows
+
+        def write(c: int, n: int, results: list[dict | None], rejects: list[dict]) -> None:
+            nonlocal scored_now
+            _append_ledger(job.parts / LEDGER, _write_chunk(job, c, n, results, rejects))
+            scored_now += n
+            bar.advance(progress, n)
+
+        if job.ray:
+            from nlpforge.score import ray_score
+
+            ray_score.run(job, info, todo(), write)
+        else:
+            _score_here(job, info, todo(), write)
     seconds = time.time() - start
     return _finish(job, fp, _read_ledger(job.parts / LEDGER), scored_now, seconds)
 
 
-def _score_chunk(job: ScoreJob, task: ScoreTask, c: int, rows: list[tuple[int, RawDoc]]) -> dict:
+def _score_here(job: ScoreJob, info: BundleInfo | None, chunks: Iterator[tuple[int, list[tuple[int, RawDoc]]]], write: Callable[..., None]) -> None:
+    task: ScoreTask | None = None
+    engine: Engine | None = None
+    try:
+        for c, rows in chunks:
+            if task is None:  # the model loads only when there is a chunk left to score
+                engine = _open_engine(job, info) if info is not None else None
+                task = make_task(job, engine)
+            write(c, len(rows), *score_rows(task, rows))
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def score_rows(task: ScoreTask, rows: list[tuple[int, RawDoc]]) -> tuple[list[dict | None], list[dict]]:
+    """One chunk's output rows (None for a row that went to the rejects) and its rejects."""
     results: list[dict | None] = [None] * len(rows)
     rejects: list[dict] = []
     items, where = [], []
@@ -288,6 +309,10 @@ def _score_chunk(job: ScoreJob, task: ScoreTask, c: int, rows: list[tuple[int, R
         records = [rows[k][1].record or {} for k in where]
         for k, record, fields in zip(where, records, task.run(items, records)):
             results[k] = task.output(record, fields)
+    return results, rejects
+
+
+def _write_chunk(job: ScoreJob, c: int, n: int, results: list[dict | None], rejects: list[dict]) -> dict:
     with atomic_file(job.parts / f"part-{c:06d}.jsonl") as f:
         for r in results:
             if r is not None:
@@ -295,7 +320,7 @@ def _score_chunk(job: ScoreJob, task: ScoreTask, c: int, rows: list[tuple[int, R
     with atomic_file(job.parts / f"rejects-{c:06d}.jsonl") as f:
         for r in rejects:
             f.write(dumps(r) + "\n")
-    return {"chunk": c, "rows": len(rows), "written": sum(r is not None for r in results), "rejected": len(rejects), "at": now()}
+    return {"chunk": c, "rows": n, "written": sum(r is not None for r in results), "rejected": len(rejects), "at": now()}
 
 
 def _finish(job: ScoreJob, fp: dict, done: dict[int, dict], scored_now: int, seconds: float) -> dict[str, Any]:
