@@ -2,6 +2,7 @@
 
 import inspect
 import json
+import os
 import random
 import string
 from collections.abc import Iterator
@@ -116,10 +117,11 @@ def test_clean_cli_with_ray_and_check(cluster: None, tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     texts = _real_paragraphs()[:40]
     src.write_text("\n".join(json.dumps({"text": t}) for t in [*texts, texts[10], "Mail me at a.b@example.com: " + texts[11]]) + "\n")
-    outs = {}
-    for name, extra in (("local", []), ("ray", ["--ray", "--set", "n_process=2"])):
-        nlpforge("clean", "--input", str(src), "--output", str(tmp_path / name), "--quiet", *extra)
-        outs[name] = _outputs(tmp_path / name)
+    run_clean(DataConfig(inputs=[str(src)], format="text"), CleanConfig(), tmp_path / "local")
+    nlpforge("clean", "--input", str(src), "--output", str(tmp_path / "ray"), "--quiet", "--ray", "--set", "n_process=2")
+    outs = {name: _outputs(tmp_path / name) for name in ("local", "ray")}
     assert outs["ray"] == outs["local"] and outs["ray"][2]["rejected"]["duplicate"]["docs"] == 1 and "example.com" not in outs["ray"][0]
+    too_many = nlpforge("clean", "--input", str(src), "--output", str(tmp_path / "x"), "--ray", "--set", f"n_process={os.cpu_count() + 1}", check=False)
+    assert too_many.returncode != 0 and f"the Ray cluster has {os.cpu_count()} CPU(s)" in too_many.stderr and not (tmp_path / "x").exists(), too_many.stderr
     bad = nlpforge("check", "recipes/quickstart-chat.yaml", "--no-model", "--set", "clean.ray_address=auto", check=False)
     assert bad.returncode == 2 and "clean.ray_address is set but clean.engine is local" in bad.stderr, bad.stderr

@@ -40,6 +40,7 @@ from nlpforge.corpus import dedup, normalize, readers
 from nlpforge.corpus.clean import Processed
 from nlpforge.corpus.processor import DocProcessor, Result
 from nlpforge.data.formats import message_fields
+from nlpforge.errors import DataError
 from nlpforge.recipe import CleanConfig, DataConfig
 
 ORDER_BITS = 40  # a record's place in the input: file index << 40 | record index in the file
@@ -181,6 +182,8 @@ def processed(data: DataConfig, cfg: CleanConfig) -> Processed:
     ray = connect(cfg.ray_address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     parts = max(1, min(200, 2 * cpus))  # shuffle partitions (Ray's default, 200, is slow for a small cluster)
+    if cfg.n_process > cpus:  # Ray would wait for CPUs that never come
+        raise DataError(f"clean.n_process={cfg.n_process}: the Ray cluster has {cpus} CPU(s) and each actor takes one; set clean.n_process to at most {cpus}")
     log(f"clean: Ray Data on {cpus} CPUs, {cfg.n_process} actor(s), {len(files)} file(s)")
     inputs = [{"index": i, "path": str(p.resolve()), "text_field": data.text_field, "alone": len(files) == 1} for i, p in enumerate(files)]
     docs = ray.data.from_items(inputs, override_num_blocks=len(inputs)).flat_map(_read_file).materialize()
