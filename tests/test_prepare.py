@@ -81,3 +81,24 @@ def test_prepare_splits_and_rejects_overlong_samples(tiny_model: Path, tmp_path:
     assert len(row["input_ids"]) == len(row["labels"])
     assert row["labels"][-2] == meta["end_of_turn_id"]  # last label: <|im_end|> (then the untrained newline)
     assert row["labels"][-1] == -100
+    # training reads the token rows from a memory-mapped Arrow file that holds exactly what the JSONL holds
+    from nlpforge.data import arrow
+
+    rows = [json.loads(x) for x in (tmp_path / "prep" / "train.jsonl").read_text().splitlines()]
+    ds = arrow.token_rows(tmp_path / "prep", "train")
+    assert ds.cache_files and ds.cache_files[0]["filename"].endswith("train.arrow")  # mapped from disk, not loaded
+    assert ds.to_list() == [{"input_ids": x["input_ids"], "labels": x["labels"]} for x in rows]
+    (tmp_path / "prep" / "train.arrow").unlink()  # a run prepared before the Arrow files: the JSONL is read
+    assert arrow.token_rows(tmp_path / "prep", "train") == ds.to_list()
+
+
+def test_arrow_token_rows_stream_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nlpforge.data import arrow
+
+    monkeypatch.setattr(arrow, "BATCH_ROWS", 3)
+    rows = [{"input_ids": list(range(i + 1)), "labels": [-100] * i + [i], "source": f"s:{i}"} for i in range(8)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert arrow.write_token_rows(tmp_path / "train.jsonl", tmp_path / "train.arrow") == 8
+    assert arrow.token_rows(tmp_path, "train").to_list() == [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows]
+    (tmp_path / "eval.jsonl").write_text("")
+    assert arrow.write_token_rows(tmp_path / "eval.jsonl", tmp_path / "eval.arrow") == 0 and len(arrow.token_rows(tmp_path, "eval")) == 0

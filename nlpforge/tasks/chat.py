@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from nlpforge.artifacts import PrepareMeta
 from nlpforge.atomic import atomic_file
 from nlpforge.console import track
+from nlpforge.data.arrow import arrow_path, write_token_rows
 from nlpforge.data.chat import chat_meta, write_chat_rows
 from nlpforge.data.splits import read_corpus, split_and_weight
 from nlpforge.errors import DataError
@@ -17,6 +18,12 @@ from nlpforge.jsonl import write_jsonl
 from nlpforge.models import load_tokenizer
 from nlpforge.recipe import Recipe
 from nlpforge.tasks.base import TrainingTask
+
+
+def write_arrow(out_dir: Path) -> None:
+    """The token rows of both splits as memory-mapped Arrow, which training reads."""
+    for split in ("train", "eval"):
+        write_token_rows(out_dir / f"{split}.jsonl", arrow_path(out_dir, split))
 
 
 class ChatSFT(TrainingTask):
@@ -36,6 +43,7 @@ class ChatSFT(TrainingTask):
                     st = write_chat_rows(tok, items, recipe.data.messages_field, recipe.model.max_length, f, rej_f, eot_ids, f"prepare {split}")
                 rejects += st["rejected"]
                 stats["rows"][split], stats["tokens"][split], stats["loss_tokens"][split] = st["rows"], st["tokens"], st["loss_tokens"]
+        write_arrow(out_dir)
         meta = PrepareMeta(task="sft", format=recipe.data.format, **stats, rejected_too_long=rejects, **chat_meta(tok, eot_ids))
         meta.write(out_dir)
         return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "end_of_turn": meta.end_of_turn_token}
@@ -66,6 +74,7 @@ class TextSFT(ChatSFT):
                 out += [{"source": row.get("source"), "input_ids": ids[i : i + window], "labels": ids[i : i + window]} for i in range(0, len(ids), window) if len(ids[i : i + window]) > 1]
             write_jsonl(out_dir / f"{split}.jsonl", out)
             stats["rows"][split], stats["tokens"][split] = len(out), sum(len(r["input_ids"]) for r in out)
+        write_arrow(out_dir)
         PrepareMeta(task="sft", format="text", **stats, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, eos_token=tok.eos_token).write(out_dir)
         return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "train_tokens": stats["tokens"]["train"]}
 

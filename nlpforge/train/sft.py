@@ -16,8 +16,8 @@ import torch
 from peft import get_peft_model
 from transformers import DataCollatorWithFlattening, Trainer, set_seed
 
+from nlpforge.data.arrow import token_rows
 from nlpforge.errors import DataError, StageError
-from nlpforge.jsonl import read_jsonl
 from nlpforge.models import load_base, load_tokenizer, resolve_model_path, set_threads
 from nlpforge.recipe import Recipe
 from nlpforge.train.common import callbacks, finish, training_args
@@ -82,22 +82,22 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     tok = load_tokenizer(recipe, require_template=recipe.data.format != "text")
     if tok.pad_token_id is None:
         raise StageError(f"{recipe.model.path}: the tokenizer has no pad token; give it one distinct from eos")
-    rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in read_jsonl(prepared / "train.jsonl")]
-    if not rows:
+    rows = token_rows(prepared, "train")  # memory-mapped Arrow: the split is not held in RAM
+    if not len(rows):
         raise DataError(f"{prepared / 'train.jsonl'}: no training rows")
-    eval_rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in read_jsonl(prepared / "eval.jsonl")] if cfg.eval_steps else []
+    eval_rows = token_rows(prepared, "eval") if cfg.eval_steps else []
 
     model = build_model(recipe)
     trainable, total = model.get_nb_trainable_parameters()
     collator = CountingCollator(packed_collator() if cfg.packing else PadCollator(tok.pad_token_id))
     group = cfg.group_by_length and not cfg.packing
-    args = training_args(recipe, out_dir, bool(eval_rows), **({"train_sampling_strategy": "group_by_length"} if group else {}))
+    args = training_args(recipe, out_dir, bool(len(eval_rows)), **({"train_sampling_strategy": "group_by_length"} if group else {}))
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=rows,
-        eval_dataset=eval_rows or None,
+        eval_dataset=eval_rows if len(eval_rows) else None,
         data_collator=collator,
-        callbacks=callbacks(recipe, out_dir, bool(eval_rows)),
+        callbacks=callbacks(recipe, out_dir, bool(len(eval_rows))),
     )
     return finish(trainer, model, tok, recipe, out_dir, len(rows), collator, {"trainable_params": trainable, "total_params": total, "packing": cfg.packing})
