@@ -56,6 +56,7 @@ class DataConfig(Strict):
     label_separator: str | None = Field(None, description="classification: split a string label on this (e.g. '|') into a multi-label list")
     weights: list[float] | None = Field(None, description="one weight per entry of inputs: its training rows are used weight times (0.5 = a seeded half, 2 = twice)")
     splits: Splits = Splits()
+    num_proc: int = Field(1, ge=1, le=WORKERS, description="processes that render and tokenise conversations in prepare (datasets.map); the output is the same for any value")
     eval_inputs: list[str] = Field(
         [], description="a fixed held-out set (a benchmark's test split, last quarter's tickets): cleaned with the same rules, read before "
         "data.inputs so training rows that duplicate it are dropped as duplicates, and used as the eval split instead of data.splits.eval")

@@ -5,7 +5,7 @@ before) against the memory-mapped Arrow file training reads now, each measured i
 process in the same run.
 
     python scripts/bench_prepare.py --mb 2048     # the issue's 2 GB corpus (long: prepare is a Python loop)
-    python scripts/bench_prepare.py --mb 100
+    python scripts/bench_prepare.py --mb 50 --num-proc 2
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def child(args: argparse.Namespace) -> None:
     base = anon_mb()
     start = time.perf_counter()
     if args.child == "prepare":
-        r = Recipe.model_validate({"name": "b", "data": {"inputs": ["x.jsonl"]}, "model": {"path": str(args.model), "max_length": 512}})
+        r = Recipe.model_validate({"name": "b", "data": {"inputs": ["x.jsonl"], "num_proc": args.num_proc}, "model": {"path": str(args.model), "max_length": 512}})
         out = task_for(r).prepare(r, args.corpus, args.out)
         rows = out["train_rows"] + out["eval_rows"]
         held = None
@@ -86,8 +86,8 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb(), "added_mb": anon_mb() - base, "held": type(held).__name__}))
 
 
-def measure(kind: str, **paths: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, *[x for k, v in paths.items() for x in (f"--{k}", str(v))]]
+def measure(kind: str, **opts: Path | int) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, *[x for k, v in opts.items() for x in (f"--{k.replace('_', '-')}", str(v))]]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--num-proc", type=int, default=1, help="prepare is also timed with data.num_proc at this value (datasets.map)")
     args = ap.parse_args()
     if args.child:
         child(args)
@@ -111,6 +112,11 @@ def main() -> None:
     n = make_corpus(corpus, args.mb)
     print(f"corpus: {n:,} conversations, {corpus.stat().st_size / 1e6:,.0f} MB")
     prep = measure("prepare", model=model, corpus=corpus, out=tmp / "prep")
+    if args.num_proc > 1:
+        par = measure("prepare", model=model, corpus=corpus, out=tmp / "prep-par", num_proc=args.num_proc)
+        same = all((tmp / "prep" / f).read_bytes() == (tmp / "prep-par" / f).read_bytes() for f in ("train.jsonl", "eval.jsonl", "train.arrow"))
+        print(f"prepare, data.num_proc={args.num_proc} (datasets.map): {par['rows'] / par['seconds']:,.0f} rows/s, {prep['seconds'] / par['seconds']:.2f}x; "
+              f"peak RSS {par['peak_mb']:,.0f} MB (main process); same files: {same}")
     jsonl_mb = (tmp / "prep/train.jsonl").stat().st_size / 1e6
     arrow_mb = (tmp / "prep/train.arrow").stat().st_size / 1e6
     old = measure("list", out=tmp / "prep")

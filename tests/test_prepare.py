@@ -102,3 +102,18 @@ def test_arrow_token_rows_stream_in_batches(tmp_path: Path, monkeypatch: pytest.
     assert arrow.token_rows(tmp_path, "train").to_list() == [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows]
     (tmp_path / "eval.jsonl").write_text("")
     assert arrow.write_token_rows(tmp_path / "eval.jsonl", tmp_path / "eval.arrow") == 0 and len(arrow.token_rows(tmp_path, "eval")) == 0
+
+
+def test_prepare_with_several_processes_writes_the_same_files(tiny_model: Path, tmp_path: Path) -> None:
+    """data.num_proc tokenises through datasets.map in 2 processes: the same rows, in the same order."""
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"messages": [*MESSAGES[:2], {"role": "assistant", "content": f"Answer {i}: " + "very " * (i % 13) + "good."}], "source": f"c:{i}"} for i in range(60)]
+    rows[7]["messages"][0]["name"] = "ops"  # a key the other conversations lack
+    rows.append({"messages": [{"role": "user", "content": "word " * 400}, {"role": "assistant", "content": "ok"}], "source": "c:long"})
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = {}
+    for n in (1, 2):
+        r = Recipe.model_validate({"name": "t", "data": {"inputs": ["x.jsonl"], "num_proc": n}, "model": {"path": str(tiny_model), "max_length": 128}})
+        task_for(r).prepare(r, corpus, tmp_path / f"p{n}")
+        out[n] = {name: (tmp_path / f"p{n}" / name).read_bytes() for name in ("train.jsonl", "eval.jsonl", "rejects.jsonl", "meta.json", "train.arrow")}
+    assert out[1] == out[2] and out[1]["rejects.jsonl"].count(b"too_long_tokens") == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
@@ -109,12 +110,40 @@ def format_sample(tok: PreTrainedTokenizerBase, ids: list[int], mask: list[int],
     return "".join(parts)
 
 
-def write_chat_rows(tok: PreTrainedTokenizerBase, items: list[dict], field: str, max_length: int, f: Any, rej_f: Any, eot_ids: set[int], desc: str) -> dict[str, int]:
+def _rendered(tok: PreTrainedTokenizerBase, items: list[dict], field: str, num_proc: int, desc: str) -> Iterator[tuple[dict, list[int], list[bool]]]:
+    """(row, ids, loss mask) for each row, in order: here, or with ``num_proc`` processes through
+    ``datasets.map`` (the rows travel as JSON strings, so conversations with uneven keys need no
+    common Arrow schema)."""
+    if num_proc <= 1 or len(items) < 2 * num_proc:
+        for row in track(items, len(items), desc):
+            yield row, *render(tok, row[field])
+        return
+    from datasets import Dataset, disable_progress_bars
+
+    disable_progress_bars()  # the stage shows one bar, below
+
+    def batch(rows: dict[str, list]) -> dict[str, list]:
+        out: dict[str, list] = {"ids": [], "mask": []}
+        for line in rows["row"]:
+            ids, mask = render(tok, json.loads(line))
+            out["ids"].append(ids)
+            out["mask"].append(mask)
+        return out
+
+    ds = Dataset.from_dict({"row": [json.dumps(r[field]) for r in items]})
+    done = ds.map(batch, batched=True, batch_size=256, num_proc=num_proc, remove_columns=["row"])
+    rows = iter(track(items, len(items), desc))
+    for part in done.iter(batch_size=1000):
+        for ids, mask in zip(part["ids"], part["mask"]):
+            yield next(rows), ids, mask
+
+
+def write_chat_rows(tok: PreTrainedTokenizerBase, items: list[dict], field: str, max_length: int, f: Any, rej_f: Any, eot_ids: set[int], desc: str,
+                    num_proc: int = 1) -> dict[str, int]:
     """Render conversations to ids and loss labels (one JSON line each); overlong ones are rejected."""
     n_tok = n_loss = kept = rejects = 0
-    for row in track(items, len(items), desc):
+    for row, ids, mask in _rendered(tok, items, field, num_proc, desc):
         messages = row[field]
-        ids, mask = render(tok, messages)
         if len(ids) > max_length:
             # truncating would cut the end-of-turn token out of the loss: reject instead
             rejects += 1

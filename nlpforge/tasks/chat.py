@@ -40,7 +40,7 @@ class ChatSFT(TrainingTask):
         with atomic_file(out_dir / "rejects.jsonl") as rej_f:
             for split, items in splits.items():
                 with atomic_file(out_dir / f"{split}.jsonl") as f:
-                    st = write_chat_rows(tok, items, recipe.data.messages_field, recipe.model.max_length, f, rej_f, eot_ids, f"prepare {split}")
+                    st = write_chat_rows(tok, items, recipe.data.messages_field, recipe.model.max_length, f, rej_f, eot_ids, f"prepare {split}", recipe.data.num_proc)
                 rejects += st["rejected"]
                 stats["rows"][split], stats["tokens"][split], stats["loss_tokens"][split] = st["rows"], st["tokens"], st["loss_tokens"]
         write_arrow(out_dir)
