@@ -13,7 +13,9 @@ as the local stage, record for record, with the work spread over a cluster.
   more than one record holds give candidate groups, joined into connected components on the
   driver; in each component the local stage's greedy rule runs in input order (a record is
   dropped when it shares a band with a record kept before it), so the answers are the local
-  stage's, not a transitive closure of them.
+  stage's, not a transitive closure of them. (When a record shares bands with several kept
+  records, the one its reject names, and so the Jaccard shown, may differ from the local
+  stage's pick: MinHashLSH returns its candidates as a set.)
 - The driver then streams the processed records back in input order and writes ``corpus``,
   ``rejects`` and ``report`` with the local stage's code.
 
