@@ -23,8 +23,7 @@ import contextlib
 import json
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,24 +82,12 @@ def output_paths(out: Path) -> dict[str, Path]:
     return {name: out / name for name in OUTPUT_NAMES}
 
 
-@dataclass
-class Processed:
-    """What the dedup-and-write half of the stage consumes: every record's per-document Result in
-    input order, and the dedup steps (``.seen``) that need the whole corpus."""
-
-    results: Iterable[processor.Result]
-    count: Callable[[], int]  # records the readers gave, once ``results`` is exhausted
-    total: int | None  # for the progress bar
-    exact: Any  # dedup.ExactDuplicates, dedup.Decided or None
-    near: Any  # dedup.NearDuplicates, dedup.Decided or None
-
-
-def _local(data: DataConfig, cfg: CleanConfig) -> Processed:
+def _local(data: DataConfig, cfg: CleanConfig) -> processor.Processed:
     total = readers.count(data.all_inputs)  # the progress total; an unreadable single input fails here
     docs = _Counted(readers.read(data.all_inputs, data.text_field))
     near = dedup.NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
     exact = dedup.ExactDuplicates(message_fields(data.format, data.messages_field)) if cfg.dedup == "exact" else None
-    return Processed(processor.processed(docs, data, cfg, normalize.boilerplate_lines(data, cfg)), lambda: docs.n, total, exact, near)
+    return processor.Processed(processor.processed(docs, data, cfg, normalize.boilerplate_lines(data, cfg)), lambda: docs.n, total, exact, near)
 
 
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Any
 
 import spacy
 
@@ -78,6 +79,18 @@ class Result:
     lines_removed: tuple[int, int] = (0, 0)  # boilerplate lines, C4 lines
     sentence_spans: list[tuple[int, int]] = field(default_factory=list)  # offsets into text, for sentence dedup
     chars: int | None = None  # length of the rejected text when ``text`` holds only its start
+
+
+@dataclass
+class Processed:
+    """What the dedup-and-write half of the stage consumes: every record's per-document Result in
+    input order, and the dedup steps (``.seen``) that need the whole corpus."""
+
+    results: Iterable[Result]
+    count: Callable[[], int]  # records the readers gave, once ``results`` is exhausted
+    total: int | None  # for the progress bar
+    exact: Any  # dedup.ExactDuplicates, dedup.Decided or None
+    near: Any  # dedup.NearDuplicates, dedup.Decided or None
 
 
 class DocProcessor:

@@ -39,8 +39,7 @@ from typing import Any
 from nlpforge import cluster
 from nlpforge.console import log
 from nlpforge.corpus import dedup, normalize, readers
-from nlpforge.corpus.clean import Processed
-from nlpforge.corpus.processor import DocProcessor, Result
+from nlpforge.corpus.processor import DocProcessor, Processed, Result
 from nlpforge.data.formats import message_fields
 from nlpforge.errors import DataError
 from nlpforge.recipe import CleanConfig, DataConfig

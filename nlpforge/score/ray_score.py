@@ -23,23 +23,18 @@ from typing import Any
 from nlpforge import cluster
 from nlpforge.console import log
 from nlpforge.corpus.readers import RawDoc
-from nlpforge.engines import BundleInfo
 from nlpforge.errors import StageError
 
 
 class Scorer:
-    """One replica: the engine and the task, built once."""
+    """One replica: ``build()`` (run once, in the actor) loads the engine and returns the function
+    that scores one chunk's rows."""
 
-    def __init__(self, job: Any, info: BundleInfo | None):
-        from nlpforge.score.runner import _open_engine, make_task
-
-        self.engine = _open_engine(job, info) if info is not None else None
-        self.task = make_task(job, self.engine)
+    def __init__(self, build: Callable[[], Callable[[list], tuple[list, list]]]):
+        self.score_rows = build()
 
     def score(self, c: int, rows: list[tuple[int, RawDoc]]) -> tuple[int, int, list[dict | None], list[dict]]:
-        from nlpforge.score.runner import score_rows
-
-        return (c, len(rows), *score_rows(self.task, rows))
+        return (c, len(rows), *self.score_rows(rows))
 
 
 def _per_replica(job: Any) -> tuple[float, float]:
@@ -48,7 +43,8 @@ def _per_replica(job: Any) -> tuple[float, float]:
     return float(job.threads or 1), gpus
 
 
-def run(job: Any, info: BundleInfo | None, chunks: Iterator[tuple[int, list[tuple[int, RawDoc]]]], write: Callable[..., None]) -> None:
+def run(job: Any, build: Callable[[], Callable[[list], tuple[list, list]]], chunks: Iterator[tuple[int, list[tuple[int, RawDoc]]]], write: Callable[..., None]) -> None:
+    """Score ``chunks`` on replicas made by ``build`` (a picklable function: it runs in each actor)."""
     ray = cluster.connect(job.ray_address, "score --ray")
     first = next(chunks, None)
     if first is None:
@@ -64,7 +60,7 @@ def run(job: Any, info: BundleInfo | None, chunks: Iterator[tuple[int, list[tupl
         raise StageError(f"score --replicas {replicas}: the cluster ({res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs) holds {fits} replica(s) of {each} each")
     log(f"score: {replicas} Ray replica(s), {cpus:g} CPU(s){f' and {gpus:g} GPU(s)' if gpus else ''} each")
     actor = ray.remote(num_cpus=cpus, num_gpus=gpus)(Scorer)
-    pool = ray.util.ActorPool([actor.remote(job, info) for _ in range(replicas)])
+    pool = ray.util.ActorPool([actor.remote(build) for _ in range(replicas)])
 
     def collect() -> None:
         try:

@@ -12,6 +12,7 @@ resumable ledger over arbitrary engines, hence this module.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -266,7 +267,7 @@ def run_score(job: ScoreJob) -> dict[str, Any]:
         if job.ray:
             from nlpforge.score import ray_score
 
-            ray_score.run(job, info, todo(), write)
+            ray_score.run(job, functools.partial(chunk_scorer, job, info), todo(), write)
         else:
             _score_here(job, info, todo(), write)
     seconds = time.time() - start
@@ -285,6 +286,12 @@ def _score_here(job: ScoreJob, info: BundleInfo | None, chunks: Iterator[tuple[i
     finally:
         if engine is not None:
             engine.close()
+
+
+def chunk_scorer(job: ScoreJob, info: BundleInfo | None) -> Callable[[list[tuple[int, RawDoc]]], tuple[list[dict | None], list[dict]]]:
+    """Load the engine once; the function that scores one chunk's rows with it (a Ray replica's)."""
+    task = make_task(job, _open_engine(job, info) if info is not None else None)
+    return functools.partial(score_rows, task)
 
 
 def score_rows(task: ScoreTask, rows: list[tuple[int, RawDoc]]) -> tuple[list[dict | None], list[dict]]:
