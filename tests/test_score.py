@@ -132,20 +132,25 @@ def test_clear_errors(chat_bundle: Path, classifier_bundle: Path, tmp_path: Path
     assert proc.returncode == 2 and "valid tasks are generate, chat, classify, perplexity, factuality" in proc.stderr
 
 
+def kill_after_two_chunks(args: list[str], ledger: Path, timeout_s: float) -> Path:
+    """Start ``nlpforge *args`` and SIGKILL its process group once its ledger records two chunks."""
+    proc = subprocess.Popen([sys.executable, "-m", "nlpforge", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and not (ledger.is_file() and ledger.read_text().count("\n") >= 2):
+        assert proc.poll() is None, "scoring ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return ledger
+
+
 def test_sigkill_then_rerun_gives_every_row_once(classifier_bundle: Path, tmp_path: Path) -> None:
     rows = tickets(1500)
     src = write_jsonl(tmp_path / "in.jsonl", rows[:700] + ["{oops"] + rows[700:])
     out = tmp_path / "labels.jsonl"
     args = ["score", "--model", str(classifier_bundle), "--input", str(src), "--output", str(out),
             "--task", "classify", "--engine", "hf", "--chunk-rows", "100", "--batch-size", "16", "--threads", "1", "--quiet"]
-    ledger = tmp_path / "labels.jsonl.parts/ledger.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "nlpforge", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (ledger.is_file() and ledger.read_text().count("\n") >= 2):
-        assert proc.poll() is None, "scoring ended before it could be killed"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    ledger = kill_after_two_chunks(args, tmp_path / "labels.jsonl.parts/ledger.jsonl", 120)
     done_before = ledger.read_text().count("\n")
     assert 2 <= done_before < 16 and not out.exists()
 
@@ -177,14 +182,7 @@ def test_ray_scoring_killed_then_rerun_gives_every_row_once(classifier_bundle: P
     out = tmp_path / "labels.jsonl"
     args = ["score", "--model", str(classifier_bundle), "--input", str(src), "--output", str(out), "--task", "classify", "--engine", "hf",
             "--chunk-rows", "50", "--batch-size", "16", "--threads", "1", "--ray", "--replicas", "2", "--quiet"]
-    ledger = tmp_path / "labels.jsonl.parts/ledger.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "nlpforge", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and not (ledger.is_file() and ledger.read_text().count("\n") >= 2):
-        assert proc.poll() is None, "scoring ended before it could be killed"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    ledger = kill_after_two_chunks(args, tmp_path / "labels.jsonl.parts/ledger.jsonl", 240)
     chunks_before = sorted(json.loads(x)["chunk"] for x in ledger.read_text().splitlines())
     assert 2 <= len(chunks_before) < 13 and not out.exists()
 
