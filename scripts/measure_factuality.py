@@ -13,6 +13,7 @@ Built-in scorers:
   nlpforge         nlpforge.evals.factuality.score_records(...)[i]["hallucination_score"] (fitted, no embedding: the default)
   nlpforge_emb     the same with embedding=True (the fitted variant that also uses the MiniLM embedding distance)
   checker          nlpforge.evals.checker.Checker.load(--checker PATH).score(sources, outputs) (only with --checker)
+  judge            an LLM judge through an OpenAI-compatible endpoint, P(No) (only with --judge-url, --judge-model)
   checker+nlpforge, checker+nlpforge_emb   the mean of the checker's and the fitted score (combine_scores), when both ran
 
 Extra scorers: ``--scorer NAME=module:function`` with ``function(records: list[dict]) -> list[float | None]`` (None -> 0.5).
@@ -141,8 +142,25 @@ def checker_scorer(records: list[dict]) -> list[float | None]:
     return Checker.load(CHECKER_PATH, threads=1).score([r["source"] for r in records], [r["output"] for r in records])
 
 
+JUDGE: dict[str, str] = {}
+
+
+def judge_scorer(records: list[dict]) -> list[float | None]:
+    """An LLM judge through an OpenAI-compatible endpoint (``--judge-url``, ``--judge-model``), e.g.
+    ``nlpforge serve`` on a SmolLM2 bundle: P(No) from the first reply token's log-probabilities."""
+    sys.path.insert(0, str(ROOT))
+    from nlpforge.evals.factuality import llm_judge
+
+    if not JUDGE.get("url"):
+        raise ValueError("the judge scorer needs --judge-url URL --judge-model NAME")
+    res = llm_judge([(r["source"][: JUDGE_SOURCE_CHARS], r["output"]) for r in records], JUDGE["url"], JUDGE["model"], timeout=300)
+    return [x["judge_unsupported"] for x in res]
+
+
+JUDGE_SOURCE_CHARS = 1200  # about 300 tokens: the source is cut so one pair fits a small judge's context (SmolLM2 bundles serve 512)
+
 BUILTIN = {"unigram_overlap": unigram_overlap, "bigram_novelty": bigram_novelty, "minilm_cosine": minilm_cosine, "nlpforge": nlpforge_scorer,
-           "nlpforge_emb": nlpforge_emb_scorer, "checker": checker_scorer}
+           "nlpforge_emb": nlpforge_emb_scorer, "checker": checker_scorer, "judge": judge_scorer}
 PROBABILITY_SCORERS = ("nlpforge", "nlpforge_emb", "checker", "checker+nlpforge", "checker+nlpforge_emb")
 
 
@@ -212,10 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write all numbers here")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N records per set (smoke runs)")
     ap.add_argument("--checker", help="a checker trained by nlpforge.evals.checker_train.train_checker: adds the 'checker' scorer")
+    ap.add_argument("--sample", type=int, default=0, help="a seeded random sample of N records per set (slow scorers such as the judge)")
+    ap.add_argument("--judge-url", help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1): adds the 'judge' scorer")
+    ap.add_argument("--judge-model", default="", help="the model name the judge endpoint serves")
     ap.add_argument("--scores-out", help="write every record's scores here (JSONL: id, set, kind, origin, label, one field per scorer)")
     args = ap.parse_args(argv)
     global CHECKER_PATH
     CHECKER_PATH = args.checker
+    JUDGE.update(url=args.judge_url or "", model=args.judge_model)
 
     recs: list[dict] = []
     for set_name in ("extractive", "abstractive"):
@@ -227,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         rs = [r for r in rs if args.split == "all" or r["split"] == args.split]
         if args.limit:
             rs = rs[: args.limit]
+        if args.sample and len(rs) > args.sample:
+            import random
+
+            rs = random.Random(f"{set_name}-{args.sample}").sample(rs, args.sample)
         recs.extend(rs)
     if not recs:
         print("no records", file=sys.stderr)
@@ -236,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     scorers = [(n, BUILTIN[n]) for n in args.scorers.split(",") if n]
     if args.checker and "checker" not in [n for n, _ in scorers]:
         scorers.append(("checker", checker_scorer))
+    if args.judge_url and "judge" not in [n for n, _ in scorers]:
+        scorers.append(("judge", judge_scorer))
     scorers += [load_scorer(s) for s in args.scorer]
     scores: dict[str, list[float]] = {}
     speed: dict[str, float] = {}

@@ -4,6 +4,7 @@ the LLM judge over real HTTP (FastAPI stub on loopback), and the `eval factualit
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -138,9 +139,16 @@ def judge_server() -> str:
         context = prompt.split("Context:\n", 1)[1].split("\n\nStatement:\n", 1)[0]
         statement = prompt.split("\n\nStatement:\n", 1)[1].split("\n\n", 1)[0]
         words = lambda t: set(re.findall(r"\w+", t.lower()))  # noqa: E731
-        verdict = "Yes." if words(statement) <= words(context) else "No, it is not."
+        supported = words(statement) <= words(context)
+        verdict = "Yes." if supported else "No, it is not."
+        choice = {"index": 0, "message": {"role": "assistant", "content": verdict}, "finish_reason": "stop"}
+        if body.get("logprobs"):  # the first token's alternatives: P(verdict) 0.8 (0.6 yes + 0.2 " Yes"), the other 0.2
+            first, other = ("Yes", "No") if supported else ("No", "Yes")
+            top = [{"token": first, "logprob": math.log(0.6), "bytes": None}, {"token": f" {first}", "logprob": math.log(0.2), "bytes": None},
+                   {"token": other, "logprob": math.log(0.2), "bytes": None}, {"token": "Maybe", "logprob": math.log(0.01), "bytes": None}]
+            choice["logprobs"] = {"content": [{"token": first, "logprob": math.log(0.6), "bytes": None, "top_logprobs": top}]}
         return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": verdict}, "finish_reason": "stop"}],
+                "choices": [choice],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
     port = _free_port()
@@ -157,8 +165,11 @@ def judge_server() -> str:
 
 
 def test_llm_judge_through_an_openai_compatible_endpoint(judge_server: str) -> None:
-    got = F.llm_judge([(SOURCE, "Helix Labs will acquire Zentrix."), (SOURCE, "Helix Labs will acquire Tesla.")], judge_server, "judge")
+    pairs = [(SOURCE, "Helix Labs will acquire Zentrix."), (SOURCE, "Helix Labs will acquire Tesla.")]
+    got = F.llm_judge(pairs, judge_server, "judge", graded=False)
     assert [g["judge_unsupported"] for g in got] == [0.0, 1.0]
+    graded = F.llm_judge(pairs, judge_server, "judge")  # P(No) over the first token's Yes/No alternatives, spaces and case folded
+    assert [g["judge_unsupported"] for g in graded] == [pytest.approx(0.2), pytest.approx(0.8)]
     assert F.hallucination_score({"judge_unsupported": 1.0}) > F.hallucination_score({"judge_unsupported": 0.0})
 
 

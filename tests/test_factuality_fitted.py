@@ -46,6 +46,16 @@ def test_lexical_parts() -> None:
     assert F.lexical_parts("", src)["unigram_novelty"] is None
 
 
+def test_novel_antonym() -> None:
+    src = "less is a filter for paging through compressed text. It supports high-level options."
+    assert F.lexical_parts("A filter for compressed text.", src)["novel_antonym"] == 0
+    assert F.lexical_parts("A filter for decompressed text.", src)["novel_antonym"] == 1  # negating prefix added
+    assert F.lexical_parts("It offers low-level options.", src)["novel_antonym"] == 1  # from the antonym list (high/low)
+    assert F.lexical_parts("A pager for uncompressed and low-level text.", src)["novel_antonym"] == 2
+    assert F.lexical_parts("A filter for large text files.", src)["novel_antonym"] == 0  # new words, but no opposite in the source
+    assert F.lexical_parts("It has a useful index.", "The indexer is dexterous.")["novel_antonym"] == 0  # "in"+"dex": stems under 4 letters do not count
+
+
 def test_name_like_tokens() -> None:
     assert F._name_like("NumPy", False) and F._name_like("YAML", True) and F._name_like("ext4", True)
     assert F._name_like("Boston", False) and not F._name_like("Boston", True)  # capitalised mid-sentence only
@@ -128,7 +138,7 @@ def test_more_error_evidence_never_lowers_the_score() -> None:
     base = F.score_records([{"source": SOURCE, "output": "Helix Labs will buy Zentrix for $240 million and open an office."}], embedding=True)[0]
     base.pop("hallucination_score")
     for key, values in [("entity_precision", [1.0, 0.5, 0.0]), ("negation_mismatch", [0.0, 0.5, 1.0]), ("novel_names", [0, 1, 2, 3]),
-                        ("novel_numbers", [0, 1, 2]), ("embedding_distance", [0.1, 0.3, 0.6, 0.9])]:
+                        ("novel_numbers", [0, 1, 2]), ("novel_antonym", [0, 1, 2]), ("embedding_distance", [0.1, 0.3, 0.6, 0.9])]:
         s = [F.hallucination_score({**base, key: v}) for v in values]
         assert all(b >= a - 1e-9 for a, b in zip(s, s[1:])), (key, s)
 

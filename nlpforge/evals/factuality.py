@@ -28,7 +28,7 @@ Every measure states its direction, range and what it returns when there is noth
 - ``token_uncertainty``: 1 - exp(mean token log-probability) of the generated tokens (and mean
   entropy reported beside it). Higher = less confident, [0, 1]; None without tokens.
 
-- ``unigram_novelty`` ... ``novel_negation``, ``longest_copy``, ``copied``: word-level novelty of the
+- ``unigram_novelty`` ... ``novel_negation``, ``novel_antonym``, ``longest_copy``, ``copied``: word-level novelty of the
   output against the source (``lexical_parts``); ``embedding_distance`` (``score_records(...,
   embedding=True)``): 1 - best MiniLM cosine between the output and a three-sentence source window.
 
@@ -347,6 +347,37 @@ def _unsupported_content(out: Parsed, src: Parsed) -> float | None:
 WORD_RE = re.compile(r"[a-z0-9]+")
 NAME_RE = re.compile(r"(?<![\w.])[A-Za-z0-9][\w+#.-]*[\w+#]|(?<![\w.])[A-Za-z0-9](?![\w])")
 NEGATION_CUES = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "nt"})
+# Generic English antonyms, both directions (also the checker's negation edits, nlpforge.evals.checker).
+ANTONYMS = [
+    ("add", "remove"), ("adds", "removes"), ("added", "removed"), ("enable", "disable"), ("enables", "disables"), ("enabled", "disabled"),
+    ("before", "after"), ("first", "last"), ("input", "output"), ("read", "write"), ("reads", "writes"), ("open", "close"), ("opens", "closes"),
+    ("start", "stop"), ("starts", "stops"), ("create", "delete"), ("creates", "deletes"), ("created", "deleted"), ("include", "exclude"),
+    ("includes", "excludes"), ("including", "excluding"), ("allow", "deny"), ("allows", "denies"), ("accept", "reject"), ("accepts", "rejects"),
+    ("increase", "decrease"), ("increases", "decreases"), ("larger", "smaller"), ("more", "fewer"), ("maximum", "minimum"), ("max", "min"),
+    ("upper", "lower"), ("uppercase", "lowercase"), ("true", "false"), ("valid", "invalid"), ("public", "private"), ("local", "remote"),
+    ("internal", "external"), ("static", "dynamic"), ("synchronous", "asynchronous"), ("sync", "async"), ("client", "server"), ("send", "receive"),
+    ("sends", "receives"), ("upload", "download"), ("import", "export"), ("encode", "decode"), ("encodes", "decodes"), ("compress", "decompress"),
+    ("success", "failure"), ("always", "never"), ("required", "optional"), ("explicit", "implicit"), ("absolute", "relative"), ("binary", "text"),
+    ("fast", "slow"), ("faster", "slower"), ("high", "low"), ("higher", "lower"), ("simple", "complex"), ("new", "old"), ("newer", "older"),
+    ("same", "different"), ("empty", "full"), ("inside", "outside"), ("above", "below"), ("left", "right"), ("top", "bottom"), ("begin", "end"),
+    ("show", "hide"), ("shows", "hides"), ("install", "uninstall"), ("load", "unload"), ("mount", "unmount"), ("lock", "unlock"),
+    ("safe", "unsafe"), ("supported", "unsupported"), ("compatible", "incompatible"), ("visible", "invisible"), ("forward", "backward"),
+    ("increment", "decrement"), ("success", "error"), ("allowed", "forbidden"), ("keep", "discard"), ("keeps", "discards"),
+    ("ascending", "descending"), ("global", "local"), ("mutable", "immutable"), ("lazy", "eager"), ("short", "long"),
+]
+ANTONYM = {a: b for a, b in ANTONYMS} | {b: a for a, b in ANTONYMS}
+NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "de", "non")
+
+
+def _opposites(word: str) -> set[str]:
+    """Words whose meaning is the opposite of ``word``: the antonym list, and a negating prefix
+    added or removed (compressed/decompressed, supported/unsupported; a stem of 4+ letters)."""
+    out = {ANTONYM[word]} if word in ANTONYM else set()
+    for p in NEGATING_PREFIXES:
+        out.add(p + word)
+        if word.startswith(p) and len(word) - len(p) >= 4:
+            out.add(word[len(p) :])
+    return out
 
 
 def _words(text: str) -> list[str]:
@@ -401,6 +432,9 @@ def lexical_parts(output: str, source: str) -> dict[str, float | None]:
       mid-sentence) whose lower-case form is not a source word (count).
     - ``novel_negation``: negation cues (not, no, never, n't, without, ...) of the output that the
       source never uses (count).
+    - ``novel_antonym``: distinct output words the source lacks whose opposite it has (an antonym
+      from the list, or the word with a negating prefix added or removed: "decompressed" against
+      a source about compressed files) (count).
     """
     out_w, src_w = _words(output), _words(source)
     src_set = set(src_w)
@@ -422,6 +456,7 @@ def lexical_parts(output: str, source: str) -> dict[str, float | None]:
     parts["novel_names"] = float(names)
     parts["novel_numbers"] = float(sum(any(c.isdigit() for c in w) and w not in src_set for w in out_w))
     parts["novel_negation"] = float(sum(w in NEGATION_CUES and w not in src_set for w in out_w))
+    parts["novel_antonym"] = float(sum(w not in src_set and not w.isdigit() and bool(_opposites(w) & src_set) for w in set(out_w)))
     return parts
 
 
@@ -563,10 +598,13 @@ def llm_judge(
     api_key: str = "EMPTY",
     timeout: float = 60.0,
     prompt: str = JUDGE_PROMPT,
+    graded: bool = True,
 ) -> list[dict[str, Any]]:
     """Ask an OpenAI-compatible chat endpoint (vLLM, our own server, a hosted API) whether each
-    (source, output) pair is supported. ``judge_unsupported``: 1.0 for "No", 0.0 for "Yes", None
-    when the reply has neither. Greedy, short replies: the verdict is the first Yes/No word."""
+    (source, output) pair is supported. Greedy, short replies: the verdict is the first Yes/No word.
+    ``judge_unsupported``: with ``graded`` and an endpoint that returns log-probabilities, P(No) /
+    (P(Yes) + P(No)) over the first reply token's top alternatives (a ranking, not only a verdict);
+    else 1.0 for "No", 0.0 for "Yes"; None when the reply has neither."""
     from openai import OpenAI
 
     client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1)
@@ -577,10 +615,21 @@ def llm_judge(
             messages=[{"role": "user", "content": prompt.format(source=source, output=output)}],
             temperature=0,
             max_tokens=5,
+            **({"logprobs": True, "top_logprobs": 5} if graded else {}),
         )
-        text = (reply.choices[0].message.content or "").strip()
+        choice = reply.choices[0]
+        text = (choice.message.content or "").strip()
         m = re.search(r"\b(yes|no)\b", text.lower())
-        out.append({"judge_unsupported": None if m is None else float(m.group(1) == "no"), "judge_reply": text})
+        value = None if m is None else float(m.group(1) == "no")
+        first = choice.logprobs.content[0].top_logprobs if graded and choice.logprobs and choice.logprobs.content else []
+        mass = {"yes": 0.0, "no": 0.0}
+        for alt in first:
+            word = alt.token.strip().lower()
+            if word in mass:
+                mass[word] += math.exp(alt.logprob)
+        if mass["yes"] + mass["no"] > 0:
+            value = mass["no"] / (mass["yes"] + mass["no"])
+        out.append({"judge_unsupported": value, "judge_reply": text})
     return out
 
 

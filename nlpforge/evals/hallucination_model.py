@@ -40,12 +40,12 @@ MODEL_FILE = Path(__file__).with_name("hallucination_model.json")
 FACT_KINDS = ("entity", "name", "number", "date", "version")
 RATE_PARTS = ("unanchored_facts", "negation_mismatch", "unsupported_content")  # None when there is nothing to check: indicator
 LEXICAL = ("unigram_novelty", "bigram_novelty", "longest_copy")
-COUNTS = {"novel_names": 3.0, "novel_numbers": 3.0, "novel_negation": 2.0}  # counts, capped
+COUNTS = {"novel_names": 3.0, "novel_numbers": 3.0, "novel_negation": 2.0, "novel_antonym": 2.0}  # counts, capped
 HINGED = ("unigram_novelty", "bigram_novelty", "longest_copy", "unsupported_content", "fact_error", "embedding_distance")
 # evidence of an error: the score may never fall as these grow (their weights are bounded at 0). The
 # n-gram novelties and unsupported content are left free: they measure one thing together with the
 # longest copied run, and bounding them cost 0.06 dev AUROC on the abstractive set.
-MONOTONE = ("fact_error", "unanchored_facts", "negation_mismatch", "novel_names", "novel_numbers", "novel_negation", "embedding_distance")
+MONOTONE = ("fact_error", "unanchored_facts", "negation_mismatch", "novel_names", "novel_numbers", "novel_negation", "novel_antonym", "embedding_distance")
 NEAR_COPY = 0.5
 
 
