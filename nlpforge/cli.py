@@ -370,7 +370,7 @@ def factcheck_train(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the checker (checker.json and its classification bundle)")],
     pairs: Annotated[int, typer.Option("--pairs", min=20, help="(source window, claim) training pairs made from the documents")] = 3000,
     dev_pairs: Annotated[int, typer.Option("--dev-pairs", min=10, help="pairs from held-out documents for the reported AUROC")] = 300,
-    epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="passes over the pairs")] = 1.0,
+    epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="passes over the pairs")] = 2.0,
     max_length: Annotated[int, typer.Option("--max-length", min=16, help="tokens per claim + source window")] = 128,
     threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="seed of the pair generator and the training")] = 0,

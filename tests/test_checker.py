@@ -89,8 +89,12 @@ def test_pairs_are_balanced_and_negatives_are_edited(corpus: Path) -> None:
     for p in pairs:
         if p["kind"] == "copy":
             assert p["claim"] in p["source"]
-        if p["label"] == 1 and p["kind"] not in ("other_document", "other_window"):
+        if p["label"] == 1 and p["kind"] not in ("other_document", "other_window", "other_lead"):
             assert p["claim"] not in p["source"]
+        if p["kind"] in ("lead", "lead_edit", "other_lead"):  # a document's opening sentence against the text after it
+            sents = CK.split_sentences(docs[p["doc"]])
+            assert p["source"].startswith(sents[1]) and sents[0] not in p["source"]
+    assert {"lead", "lead_edit"} <= kinds
     assert CK.make_pairs(docs, 30, seed=1, chunk_words=40) == CK.make_pairs(docs, 30, seed=1, chunk_words=40)  # seeded
 
 

@@ -15,6 +15,10 @@ generator model at all (SelfCheck needs several sampled answers per output).
   from another document, a number changed, a negation added/removed or a word replaced by its
   antonym, a clause or sentence from another document inserted, a sentence of another
   document, or a sentence of the same document that the window does not hold.
+  **Lead pairs** (the gap-sentence idea of PEGASUS, and the lead bias of summaries): a document's
+  opening sentence often says what the rest is about, so it is a summary-like supported claim
+  against the text after it; that lead edited once, or another document's lead, is unsupported.
+  They teach the checker what a faithful summary looks like, which copied sentences cannot.
 - **Training** (``checker_train.train_checker``, ``nlpforge factcheck train``) goes through nlpforge's own classification path: the pairs are
   written as a classification JSONL (``text = claim [SEP] source window``, labels
   ``supported``/``unsupported``), a recipe with ``data.format: classification`` and
@@ -39,6 +43,7 @@ from typing import Any
 
 from nlpforge.console import log
 from nlpforge.errors import DataError, StageError
+from nlpforge.evals.factuality import ANTONYM
 
 LABELS = ("supported", "unsupported")
 SEP = " [SEP] "
@@ -52,25 +57,6 @@ STOP = frozenset(
     "any all some more most other than too very via per".split()
 )
 AUX = ("is", "are", "was", "were", "can", "will", "should", "must", "may", "could", "would", "has", "have", "does", "do", "did")
-# Generic English antonyms (both directions are used); the edit keeps the word's capitalisation.
-ANTONYMS = [
-    ("add", "remove"), ("adds", "removes"), ("added", "removed"), ("enable", "disable"), ("enables", "disables"), ("enabled", "disabled"),
-    ("before", "after"), ("first", "last"), ("input", "output"), ("read", "write"), ("reads", "writes"), ("open", "close"), ("opens", "closes"),
-    ("start", "stop"), ("starts", "stops"), ("create", "delete"), ("creates", "deletes"), ("created", "deleted"), ("include", "exclude"),
-    ("includes", "excludes"), ("including", "excluding"), ("allow", "deny"), ("allows", "denies"), ("accept", "reject"), ("accepts", "rejects"),
-    ("increase", "decrease"), ("increases", "decreases"), ("larger", "smaller"), ("more", "fewer"), ("maximum", "minimum"), ("max", "min"),
-    ("upper", "lower"), ("uppercase", "lowercase"), ("true", "false"), ("valid", "invalid"), ("public", "private"), ("local", "remote"),
-    ("internal", "external"), ("static", "dynamic"), ("synchronous", "asynchronous"), ("sync", "async"), ("client", "server"), ("send", "receive"),
-    ("sends", "receives"), ("upload", "download"), ("import", "export"), ("encode", "decode"), ("encodes", "decodes"), ("compress", "decompress"),
-    ("success", "failure"), ("always", "never"), ("required", "optional"), ("explicit", "implicit"), ("absolute", "relative"), ("binary", "text"),
-    ("fast", "slow"), ("faster", "slower"), ("high", "low"), ("higher", "lower"), ("simple", "complex"), ("new", "old"), ("newer", "older"),
-    ("same", "different"), ("empty", "full"), ("inside", "outside"), ("above", "below"), ("left", "right"), ("top", "bottom"), ("begin", "end"),
-    ("show", "hide"), ("shows", "hides"), ("install", "uninstall"), ("load", "unload"), ("mount", "unmount"), ("lock", "unlock"),
-    ("safe", "unsafe"), ("supported", "unsupported"), ("compatible", "incompatible"), ("visible", "invisible"), ("forward", "backward"),
-    ("increment", "decrement"), ("success", "error"), ("allowed", "forbidden"), ("keep", "discard"), ("keeps", "discards"),
-    ("ascending", "descending"), ("global", "local"), ("mutable", "immutable"), ("lazy", "eager"), ("short", "long"),
-]
-ANTONYM = {a: b for a, b in ANTONYMS} | {b: a for a, b in ANTONYMS}
 
 
 # --- text helpers ---------------------------------------------------------------------------------
@@ -224,6 +210,25 @@ class _Docs:
                     pool[t] = None
         self.names = list(pool)
 
+    def lead(self, d: int) -> tuple[list[str], str] | None:
+        """Document d's opening sentence as a summary-like claim, and the sentences after it (at
+        most about chunk_words words) as its source, when most of the lead's content words occur
+        in the rest of the document; else None (a heading such as "Version 1.2", a greeting)."""
+        sents = self.sents[d]
+        if len(sents) < 2 or not 3 <= len(sents[0].split()) <= 40:
+            return None
+        lead = _content(sents[0])
+        rest = set().union(*(_content(s) for s in sents[1:]))
+        if len(lead) < 2 or len(lead & rest) / len(lead) < 0.5:
+            return None
+        after, n = [], 0
+        for s in sents[1:]:
+            if after and n + len(s.split()) > self.chunk_words:
+                break
+            after.append(s)
+            n += len(s.split())
+        return after, sents[0]
+
     def window(self, rng: random.Random, d: int) -> tuple[list[str], int]:
         """Consecutive sentences of document d of at most about chunk_words words, and the
         index (in the window) of a claim sentence with at least 4 words (-1 if none)."""
@@ -335,6 +340,9 @@ def _insert(s: str, other: str, rng: random.Random) -> str | None:
     return f"{base.rstrip('.')}{join}{frag}{'.' if base.endswith('.') else ''}"
 
 
+_LEAD_KINDS = ("lead", "lead_edit", "other_lead")
+
+
 def make_pairs(documents: Sequence[str], n: int, seed: int = 0, chunk_words: int = 60) -> list[dict[str, Any]]:
     """``n`` (source window, claim, label, kind) pairs, half supported (label 0), half not (1)."""
     rng = random.Random(seed)
@@ -342,8 +350,11 @@ def make_pairs(documents: Sequence[str], n: int, seed: int = 0, chunk_words: int
     if not docs.docs:
         raise DataError("no document has a sentence to make claims from")
     multi = [i for i, s in enumerate(docs.sents) if len(s) >= 2]
-    pos_kinds = [("copy", 3), ("shorten", 4), ("reorder", 1), ("covered", 1)]
+    leads = [i for i in multi if docs.lead(i) is not None]
+    pos_kinds = [("copy", 3), ("shorten", 4), ("reorder", 1), ("covered", 1)] + ([("lead", 4)] if leads else [])
     neg_kinds = [("name_swap", 3), ("number_change", 2), ("negation", 3), ("insertion", 3), ("other_document", 3), ("other_window", 2)]
+    if len(leads) >= 2:
+        neg_kinds += [("lead_edit", 3), ("other_lead", 2)]
     out: list[dict[str, Any]] = []
     tries = 0
     kind, attempts = "", 0
@@ -354,16 +365,42 @@ def make_pairs(documents: Sequence[str], n: int, seed: int = 0, chunk_words: int
         if kind not in dict(kinds) or attempts >= 12:  # a kind is retried on other windows before another is drawn
             kind, attempts = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0], 0
         attempts += 1
-        d = rng.randrange(len(docs.docs))
-        win, j = docs.window(rng, d)
-        if j < 0:
-            continue
-        source = " ".join(win)
+        d = rng.choice(leads) if kind in _LEAD_KINDS else rng.randrange(len(docs.docs))
+        if kind in _LEAD_KINDS:  # the document's opening sentence, checked against the text after it
+            lead = docs.lead(d)
+            assert lead is not None
+            win, j = [lead[1], *lead[0]], 0
+            source = " ".join(lead[0])
+        else:
+            win, j = docs.window(rng, d)
+            if j < 0:
+                continue
+            source = " ".join(win)
         sent = win[j]
         # negatives edit a copied or a shortened claim, so novelty alone does not give them away
         base = sent if rng.random() < 0.5 else (_shorten(sent, rng) or sent)
         claim: str | None = None
-        if kind == "copy":
+        if kind == "lead":
+            claim = sent if rng.random() < 0.5 else (_shorten(sent, rng) or sent)
+        elif kind == "lead_edit":
+            edit = rng.choice(("name_swap", "number_change", "negation", "negation", "insertion"))
+            if edit == "name_swap":
+                claim = _swap_name(base, source, docs, rng)
+            elif edit == "number_change":
+                claim = _change_number(base, rng)
+            elif edit == "negation":
+                claim = _negate(base, rng)
+            else:
+                e = rng.choice(leads)
+                claim = _insert(base, docs.sents[e][0], rng) if e != d else None
+        elif kind == "other_lead":
+            cands = [e for e in (rng.choice(leads) for _ in range(8)) if e != d]
+            if cands:
+                src_c = _content(source)
+                e = max(cands, key=lambda x: len(docs.content[x] & src_c))
+                other = docs.sents[e][0]
+                claim = other if rng.random() < 0.5 else (_shorten(other, rng) or other)
+        elif kind == "copy":
             claim = sent
         elif kind == "shorten":
             claim = _shorten(sent, rng)
