@@ -157,7 +157,7 @@ def judge_scorer(records: list[dict]) -> list[float | None]:
     return [x["judge_unsupported"] for x in res]
 
 
-JUDGE_SOURCE_CHARS = 1200  # about 300 tokens: the source is cut so one pair fits a small judge's context (SmolLM2 bundles serve 512)
+JUDGE_SOURCE_CHARS = 800  # 200-400 tokens: the source is cut so one pair fits a small judge's context (SmolLM2 bundles serve 512)
 
 BUILTIN = {"unigram_overlap": unigram_overlap, "bigram_novelty": bigram_novelty, "minilm_cosine": minilm_cosine, "nlpforge": nlpforge_scorer,
            "nlpforge_emb": nlpforge_emb_scorer, "checker": checker_scorer, "judge": judge_scorer}

@@ -139,6 +139,10 @@ def judge_server() -> str:
         context = prompt.split("Context:\n", 1)[1].split("\n\nStatement:\n", 1)[0]
         statement = prompt.split("\n\nStatement:\n", 1)[1].split("\n\n", 1)[0]
         words = lambda t: set(re.findall(r"\w+", t.lower()))  # noqa: E731
+        if len(context) > 500:  # what a judge with a short context answers
+            from fastapi.responses import JSONResponse
+
+            return JSONResponse({"error": {"message": "prompt too long", "type": "BadRequestError", "param": None, "code": 400}}, status_code=400)
         supported = words(statement) <= words(context)
         verdict = "Yes." if supported else "No, it is not."
         choice = {"index": 0, "message": {"role": "assistant", "content": verdict}, "finish_reason": "stop"}
@@ -170,6 +174,9 @@ def test_llm_judge_through_an_openai_compatible_endpoint(judge_server: str) -> N
     assert [g["judge_unsupported"] for g in got] == [0.0, 1.0]
     graded = F.llm_judge(pairs, judge_server, "judge")  # P(No) over the first token's Yes/No alternatives, spaces and case folded
     assert [g["judge_unsupported"] for g in graded] == [pytest.approx(0.2), pytest.approx(0.8)]
+    mixed = F.llm_judge([pairs[0], (SOURCE * 20, "Helix Labs will acquire Zentrix."), pairs[1]], judge_server, "judge")
+    assert [g["judge_unsupported"] for g in mixed] == [pytest.approx(0.2), None, pytest.approx(0.8)]  # a refused pair fails alone
+    assert "prompt too long" in mixed[1]["judge_reply"]
     assert F.hallucination_score({"judge_unsupported": 1.0}) > F.hallucination_score({"judge_unsupported": 0.0})
 
 

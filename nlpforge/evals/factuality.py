@@ -604,19 +604,24 @@ def llm_judge(
     (source, output) pair is supported. Greedy, short replies: the verdict is the first Yes/No word.
     ``judge_unsupported``: with ``graded`` and an endpoint that returns log-probabilities, P(No) /
     (P(Yes) + P(No)) over the first reply token's top alternatives (a ranking, not only a verdict);
-    else 1.0 for "No", 0.0 for "Yes"; None when the reply has neither."""
-    from openai import OpenAI
+    else 1.0 for "No", 0.0 for "Yes"; None when the reply has neither, or when the endpoint refuses
+    the pair (400: a prompt longer than its context), with the reason in ``judge_reply``."""
+    from openai import BadRequestError, OpenAI
 
     client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1)
     out = []
     for source, output in pairs:
-        reply = client.chat.completions.create(
-            model=model,
-            messages=[{"role": "user", "content": prompt.format(source=source, output=output)}],
-            temperature=0,
-            max_tokens=5,
-            **({"logprobs": True, "top_logprobs": 5} if graded else {}),
-        )
+        try:
+            reply = client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": prompt.format(source=source, output=output)}],
+                temperature=0,
+                max_tokens=5,
+                **({"logprobs": True, "top_logprobs": 5} if graded else {}),
+            )
+        except BadRequestError as exc:  # this pair only (a prompt longer than the judge's context): no verdict
+            out.append({"judge_unsupported": None, "judge_reply": f"error: {exc.message}"})
+            continue
         choice = reply.choices[0]
         text = (choice.message.content or "").strip()
         m = re.search(r"\b(yes|no)\b", text.lower())
