@@ -343,6 +343,21 @@ def _insert(s: str, other: str, rng: random.Random) -> str | None:
 _LEAD_KINDS = ("lead", "lead_edit", "other_lead")
 
 
+def _edit(edit: str, base: str, source: str, d: int, docs: _Docs, rng: random.Random, leads: Sequence[int] | None = None) -> str | None:
+    """One controlled edit of claim ``base`` of document ``d``; ``insertion`` adds a sentence of
+    another document, or with ``leads`` another document's opening sentence."""
+    if edit == "name_swap":
+        return _swap_name(base, source, docs, rng)
+    if edit == "number_change":
+        return _change_number(base, rng)
+    if edit == "negation":
+        return _negate(base, rng)
+    e = rng.choice(leads) if leads else rng.randrange(len(docs.docs))
+    if e == d:
+        return None
+    return _insert(base, docs.sents[e][0] if leads else rng.choice(docs.sents[e]), rng)
+
+
 def make_pairs(documents: Sequence[str], n: int, seed: int = 0, chunk_words: int = 60) -> list[dict[str, Any]]:
     """``n`` (source window, claim, label, kind) pairs, half supported (label 0), half not (1)."""
     rng = random.Random(seed)
@@ -383,16 +398,7 @@ def make_pairs(documents: Sequence[str], n: int, seed: int = 0, chunk_words: int
         if kind == "lead":
             claim = sent if rng.random() < 0.5 else (_shorten(sent, rng) or sent)
         elif kind == "lead_edit":
-            edit = rng.choice(("name_swap", "number_change", "negation", "negation", "insertion"))
-            if edit == "name_swap":
-                claim = _swap_name(base, source, docs, rng)
-            elif edit == "number_change":
-                claim = _change_number(base, rng)
-            elif edit == "negation":
-                claim = _negate(base, rng)
-            else:
-                e = rng.choice(leads)
-                claim = _insert(base, docs.sents[e][0], rng) if e != d else None
+            claim = _edit(rng.choice(("name_swap", "number_change", "negation", "negation", "insertion")), base, source, d, docs, rng, leads)
         elif kind == "other_lead":
             cands = [e for e in (rng.choice(leads) for _ in range(8)) if e != d]
             if cands:
@@ -414,16 +420,8 @@ def make_pairs(documents: Sequence[str], n: int, seed: int = 0, chunk_words: int
             c = _content(sent)
             if rest and c and len(c & _content(rest)) / len(c) >= 0.85:
                 claim, source = sent, rest
-        elif kind == "name_swap":
-            claim = _swap_name(base, source, docs, rng)
-        elif kind == "number_change":
-            claim = _change_number(base, rng)
-        elif kind == "negation":
-            claim = _negate(base, rng)
-        elif kind == "insertion":
-            e = rng.randrange(len(docs.docs))
-            if e != d:
-                claim = _insert(base, rng.choice(docs.sents[e]), rng)
+        elif kind in ("name_swap", "number_change", "negation", "insertion"):
+            claim = _edit(kind, base, source, d, docs, rng)
         elif kind == "other_document":
             cands = [rng.randrange(len(docs.docs)) for _ in range(8)]
             cands = [e for e in cands if e != d]
