@@ -68,12 +68,19 @@ class TextSFT(ChatSFT):
         field, window = recipe.data.text_field, recipe.model.max_length
         stats: dict[str, dict[str, int]] = {"rows": {}, "tokens": {}}
         for split, items in split_and_weight(recipe, read_corpus(corpus)).items():
-            out = []
-            for row in track(items, len(items), f"prepare {split}"):
-                ids = tok(row[field], add_special_tokens=True)["input_ids"] + [tok.eos_token_id]
-                out += [{"source": row.get("source"), "input_ids": ids[i : i + window], "labels": ids[i : i + window]} for i in range(0, len(ids), window) if len(ids[i : i + window]) > 1]
-            write_jsonl(out_dir / f"{split}.jsonl", out)
-            stats["rows"][split], stats["tokens"][split] = len(out), sum(len(r["input_ids"]) for r in out)
+            tokens = 0
+
+            def windows(items: list[dict[str, Any]] = items, split: str = split) -> Any:  # streamed to the file, not held as token lists
+                nonlocal tokens
+                for row in track(items, len(items), f"prepare {split}"):
+                    ids = tok(row[field], add_special_tokens=True)["input_ids"] + [tok.eos_token_id]
+                    for i in range(0, len(ids), window):
+                        if len(ids[i : i + window]) > 1:
+                            tokens += len(ids[i : i + window])
+                            yield {"source": row.get("source"), "input_ids": ids[i : i + window], "labels": ids[i : i + window]}
+
+            stats["rows"][split] = write_jsonl(out_dir / f"{split}.jsonl", windows())
+            stats["tokens"][split] = tokens
         write_arrow(out_dir)
         PrepareMeta(task="sft", format="text", **stats, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, eos_token=tok.eos_token).write(out_dir)
         return {"train_rows": stats["rows"]["train"], "eval_rows": stats["rows"]["eval"], "train_tokens": stats["tokens"]["train"]}
