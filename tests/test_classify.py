@@ -26,6 +26,10 @@ def test_quickstart_classify_beats_the_majority_class(classify_run: tuple[Path, 
     assert res["metrics"]["accuracy"] >= maj["accuracy"] + 0.4, res
     assert res["metrics"]["macro_f1"] >= 0.7 > maj["macro_f1"], res
     assert "majority (shipping)" in stdout and "macro_f1" in stdout
+    from nlpforge.data.arrow import token_rows  # training read the class indices from the memory-mapped Arrow split
+
+    prepared = [json.loads(x) for x in (run_dir / "prepare/train.jsonl").read_text().splitlines()]
+    assert token_rows(run_dir / "prepare", "train").to_list() == [{"input_ids": r["input_ids"], "labels": r["label_ids"]} for r in prepared]
     preds = [json.loads(x) for x in (run_dir / "eval/predictions.jsonl").read_text().splitlines()]
     assert len(preds) == res["metrics"]["samples"]
     p = preds[0]

@@ -104,6 +104,23 @@ def test_arrow_token_rows_stream_in_batches(tmp_path: Path, monkeypatch: pytest.
     assert arrow.write_token_rows(tmp_path / "eval.jsonl", tmp_path / "eval.arrow") == 0 and len(arrow.token_rows(tmp_path, "eval")) == 0
 
 
+def test_arrow_classifier_labels(tmp_path: Path) -> None:
+    from nlpforge.data import arrow
+
+    rows = [{"input_ids": [101, 7 + i, 102], "label_ids": i % 3, "text": "t"} for i in range(5)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert arrow.write_token_rows(tmp_path / "train.jsonl", tmp_path / "train.arrow", "class") == 5
+    assert arrow.token_rows(tmp_path, "train").to_list() == [{"input_ids": r["input_ids"], "labels": r["label_ids"]} for r in rows]
+    multi = [{"input_ids": [101, 102], "label_ids": [1.0, 0.0, 1.0]}, {"input_ids": [101, 5, 102], "label_ids": [0.0, 0.0, 1.0]}]
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in multi))
+    arrow.write_token_rows(tmp_path / "eval.jsonl", tmp_path / "eval.arrow", "multi_label")
+    assert arrow.token_rows(tmp_path, "eval").to_list() == [{"input_ids": r["input_ids"], "labels": r["label_ids"]} for r in multi]
+    (tmp_path / "eval.arrow").unlink()  # prepared before classifiers had Arrow files: the JSONL's label_ids
+    assert arrow.token_rows(tmp_path, "eval") == [{"input_ids": r["input_ids"], "labels": r["label_ids"]} for r in multi]
+    with pytest.raises(ValueError, match="valid values are tokens, class, multi_label"):
+        arrow.write_token_rows(tmp_path / "eval.jsonl", tmp_path / "x.arrow", "regression")
+
+
 def test_prepare_with_several_processes_writes_the_same_files(tiny_model: Path, tmp_path: Path) -> None:
     """data.num_proc tokenises through datasets.map in 2 processes: the same rows, in the same order."""
     corpus = tmp_path / "corpus.jsonl"

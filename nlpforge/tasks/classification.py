@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from nlpforge.artifacts import Manifest, PrepareMeta
 from nlpforge.console import track
+from nlpforge.data.arrow import arrow_path, write_token_rows
 from nlpforge.data.splits import read_corpus, split_and_weight
 from nlpforge.errors import DataError
 from nlpforge.jsonl import write_jsonl
@@ -39,15 +40,19 @@ class Classification(TrainingTask):
         splits = split_and_weight(recipe, rows, stratify_on=None if multi else "label")
         truncated = 0
         for split, items in splits.items():
-            out = []
-            for r in track(items, len(items), f"prepare {split}"):
-                ids = tok(r[field], truncation=False)["input_ids"]
-                if len(ids) > recipe.model.max_length:
-                    truncated += 1  # an encoder reads the head of a ticket; truncation is the norm, counted in meta
-                    ids = tok(r[field], truncation=True, max_length=recipe.model.max_length)["input_ids"]
-                target = [1.0 if lab in r["label"] else 0.0 for lab in labels] if multi else index[r["label"]]
-                out.append({**r, "input_ids": ids, "label_ids": target})
-            write_jsonl(out_dir / f"{split}.jsonl", out)
+
+            def encoded(items: list[dict[str, Any]] = items, split: str = split) -> Any:  # streamed to the file
+                nonlocal truncated
+                for r in track(items, len(items), f"prepare {split}"):
+                    ids = tok(r[field], truncation=False)["input_ids"]
+                    if len(ids) > recipe.model.max_length:
+                        truncated += 1  # an encoder reads the head of a ticket; truncation is the norm, counted in meta
+                        ids = tok(r[field], truncation=True, max_length=recipe.model.max_length)["input_ids"]
+                    target = [1.0 if lab in r["label"] else 0.0 for lab in labels] if multi else index[r["label"]]
+                    yield {**r, "input_ids": ids, "label_ids": target}
+
+            write_jsonl(out_dir / f"{split}.jsonl", encoded())
+            write_token_rows(out_dir / f"{split}.jsonl", arrow_path(out_dir, split), "multi_label" if multi else "class")
         counts = Counter(lab for r in splits["train"] for lab in (r["label"] if multi else [r["label"]]))
         missing = [lab for lab in labels if not counts.get(lab)]
         if missing:

@@ -14,10 +14,10 @@ from peft import get_peft_model
 from transformers import DataCollatorWithPadding, PreTrainedModel, Trainer, set_seed
 
 from nlpforge.artifacts import PrepareMeta
+from nlpforge.data.arrow import token_rows
 from nlpforge.engines.base import decide
 from nlpforge.errors import DataError, StageError
 from nlpforge.evals.metrics import classification_summary
-from nlpforge.jsonl import read_jsonl
 from nlpforge.models import load_classifier, load_tokenizer, resolve_model_path, set_threads
 from nlpforge.recipe import Recipe
 from nlpforge.train.common import callbacks, finish, training_args
@@ -68,13 +68,10 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     tok = load_tokenizer(recipe, require_template=False)
     meta = PrepareMeta.read(prepared)
 
-    def rows(split: str) -> list[dict]:
-        return [{"input_ids": r["input_ids"], "labels": r["label_ids"]} for r in read_jsonl(prepared / f"{split}.jsonl")]
-
-    train_rows = rows("train")
-    if not train_rows:
+    train_rows = token_rows(prepared, "train")  # memory-mapped Arrow, as for causal LMs
+    if not len(train_rows):
         raise DataError(f"{prepared / 'train.jsonl'}: no training rows")
-    eval_rows = rows("eval") if cfg.eval_steps else []
+    eval_rows = token_rows(prepared, "eval") if cfg.eval_steps else []
     if recipe.peft.method == "qlora":
         raise StageError("peft.method=qlora is for causal LMs here; use lora for classification")
     set_seed(recipe.seed)
@@ -85,13 +82,13 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     group = cfg.group_by_length
     trainer = Trainer(
         model=model,
-        args=training_args(recipe, out_dir, bool(eval_rows), **({"train_sampling_strategy": "group_by_length"} if group else {})),
+        args=training_args(recipe, out_dir, bool(len(eval_rows)), **({"train_sampling_strategy": "group_by_length"} if group else {})),
         train_dataset=train_rows,
-        eval_dataset=eval_rows or None,
+        eval_dataset=eval_rows if len(eval_rows) else None,
         data_collator=DataCollatorWithPadding(tok),
         compute_loss_func=loss_function(weights, meta.multi_label),
-        compute_metrics=metrics_function(meta, cfg.threshold) if eval_rows else None,
-        callbacks=callbacks(recipe, out_dir, bool(eval_rows)),
+        compute_metrics=metrics_function(meta, cfg.threshold) if len(eval_rows) else None,
+        callbacks=callbacks(recipe, out_dir, bool(len(eval_rows))),
     )
     extra = {"trainable_params": trainable, "total_params": total, "labels": len(meta.labels), "multi_label": meta.multi_label, "class_weights": cfg.class_weights}
     return finish(trainer, model, tok, recipe, out_dir, len(train_rows), None, extra)
