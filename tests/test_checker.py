@@ -171,3 +171,29 @@ def test_eval_factuality_cli_joins_the_checker_score(trained: tuple[Path, dict],
     assert got[1]["checker_unsupported"] is None and got[1]["output"] == ""
     bad = CliRunner().invoke(app, ["eval", "factuality", "--input", str(src), "--output", str(tmp_path / "x.jsonl"), "--checker", str(tmp_path)])
     assert bad.exit_code != 0 and "no checker here" in " ".join(bad.output.split()) and not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_eval_stage_joins_the_checker(trained: tuple[Path, dict], quickstart_run: Path, tiny_model: Path, tmp_path: Path) -> None:
+    """`eval.factuality.checker` in a recipe: every scored answer carries the checker's score, and its
+    hallucination_score is the mean of the checker's and the model-free one."""
+    import shutil
+
+    from conftest import nlpforge
+
+    from nlpforge.evals.factuality import hallucination_score
+
+    out, _ = trained
+    run = Path(shutil.copytree(quickstart_run, tmp_path / "run"))
+    nlpforge("eval", "recipes/quickstart-chat.yaml", "--quiet", "--run-dir", str(run), "--set", f"model.path={tiny_model}", "--set", "eval.max_samples=6",
+             "--set", "eval.gates={}", "--set", f"eval.factuality.checker={out}")
+    samples = [json.loads(x) for x in (run / "eval/samples.jsonl").read_text().splitlines()]
+    scored = [s["tuned_factuality"] for s in samples if s["tuned_factuality"].get("hallucination_score") is not None]
+    assert len(samples) == 6 and scored
+    for parts in scored:
+        ck = parts["checker_unsupported"]
+        assert ck is not None and 0 <= ck <= 1
+        model_free = hallucination_score({k: v for k, v in parts.items() if k not in ("hallucination_score", "checker_unsupported")})
+        assert parts["hallucination_score"] == pytest.approx(CK.combine_scores(ck, model_free), abs=1e-6)
+    results = json.loads((run / "eval/results.json").read_text())
+    assert results["tuned"]["checker_unsupported"] == pytest.approx(sum(p["checker_unsupported"] for p in scored) / len(scored), abs=1e-3)
