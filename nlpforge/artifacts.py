@@ -150,6 +150,12 @@ class PrepareMeta(Artifact):
     multi_label: bool = False
     label_counts: dict[str, int] = {}
     truncated: int = 0
+    streaming_corpus: str | None = None  # data.streaming: the corpus training reads (relative to this folder); no train split was written
+    streaming_rows: int | None = None  # ... and how many of its rows train (weights applied)
+
+    @property
+    def train_rows(self) -> int:
+        return self.streaming_rows if self.streaming_corpus else self.rows.get("train", 0)
 
     @property
     def stop_ids(self) -> list[int]:

@@ -70,8 +70,9 @@ def _export(recipe: Recipe, run: RunDir, manifest: Manifest) -> dict:
 
 STAGES: list[Stage] = [
     Stage("clean", ("data", "clean"), lambda r, run: [Path(p) for p in r.data.all_inputs], lambda r: ("clean/corpus.jsonl", "clean/rejects.jsonl", "clean/report.json"), _clean),
-    Stage("prepare", ("data", "model", "seed", "train.task"), lambda r, run: [run.root / "clean/corpus.jsonl", *_model_dir(r)], lambda r: task_for(r).prepare_outputs, _prepare),
-    Stage("train", ("model", "peft", "train", "seed"), lambda r, run: [run.root / "prepare", *_model_dir(r)], lambda r: ("train/adapter", "train/summary.json"), _train),
+    Stage("prepare", ("data", "model", "seed", "train.task"), lambda r, run: [run.root / "clean/corpus.jsonl", *_model_dir(r)], lambda r: task_for(r).prepared_files(r), _prepare),
+    Stage("train", ("model", "peft", "train", "seed"), lambda r, run: [run.root / "prepare", *([run.root / "clean/corpus.jsonl"] if r.data.streaming else []), *_model_dir(r)],
+          lambda r: ("train/adapter", "train/summary.json"), _train),
     Stage(
         "eval",
         ("model", "eval", "train.threshold"),

@@ -57,6 +57,9 @@ class DataConfig(Strict):
     weights: list[float] | None = Field(None, description="one weight per entry of inputs: its training rows are used weight times (0.5 = a seeded half, 2 = twice)")
     splits: Splits = Splits()
     num_proc: int = Field(1, ge=1, le=WORKERS, description="processes that render and tokenise conversations in prepare (datasets.map); the output is the same for any value")
+    streaming: bool = Field(False, description="SFT (messages, alpaca, sharegpt, text): prepare tokenises only the eval split, and training renders the corpus "
+                            "as it reads it (datasets IterableDataset, shuffle buffer), for corpora whose tokenised copy should not be written; "
+                            "needs train.max_steps; rows are held out by a seeded hash of their source")
     eval_inputs: list[str] = Field(
         [], description="a fixed held-out set (a benchmark's test split, last quarter's tickets): cleaned with the same rules, read before "
         "data.inputs so training rows that duplicate it are dropped as duplicates, and used as the eval split instead of data.splits.eval")
@@ -423,6 +426,10 @@ class Recipe(Strict):
             valid = {"sft": "messages, alpaca, sharegpt or text", "classification": "classification", "dpo": "preference", "kto": "kto"}[task]
             raise ValueError(f"train.task={task} needs data.format {valid}, not {fmt}")
         self.train.task = task
+        if self.data.streaming and task != "sft":
+            raise ValueError(f"data.streaming is for SFT (data.format messages, alpaca, sharegpt or text), not {fmt}")
+        if self.data.streaming and self.train.max_steps <= 0:
+            raise ValueError("data.streaming: a stream has no length to count epochs by; set train.max_steps")
         if self.peft.method == "prompt_tuning" and self.train.packing:
             raise ValueError("peft.method=prompt_tuning prepends virtual tokens to each row; it cannot train on packed rows (train.packing: false)")
         if self.tune is not None:

@@ -134,3 +134,31 @@ def test_prepare_with_several_processes_writes_the_same_files(tiny_model: Path, 
         task_for(r).prepare(r, corpus, tmp_path / f"p{n}")
         out[n] = {name: (tmp_path / f"p{n}" / name).read_bytes() for name in ("train.jsonl", "eval.jsonl", "rejects.jsonl", "meta.json", "train.arrow")}
     assert out[1] == out[2] and out[1]["rejects.jsonl"].count(b"too_long_tokens") == 1
+
+
+def test_split_reads_the_corpus_by_offset_and_partitions_it(tmp_path: Path) -> None:
+    """The split and the weights work on row positions: every row lands in exactly one split
+    (with weights, train holds each input's rows whole times plus a seeded sample), the same
+    seed gives the same split, and a row's text is read when used, not held."""
+    from collections import Counter
+
+    from nlpforge.data.splits import read_corpus, split_and_weight
+
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"source": f"{'a' if i % 3 else 'b'}.jsonl:{i}", "label": "xyz"[i % 3], "i": i}) for i in range(200)]
+    corpus.write_text("\n".join(lines[:100]) + "\n\n" + "\n".join(lines[100:]) + "\n")  # a blank line is no row
+    r = Recipe.model_validate({"name": "t", "seed": 3, "data": {"inputs": ["a.jsonl", "b.jsonl"], "splits": {"eval": 0.1}}, "model": {"path": "x"}})
+    for stratify in (None, "label"):
+        s = split_and_weight(r, read_corpus(corpus), stratify)
+        ids = {k: [row["i"] for row in v] for k, v in s.items()}
+        assert len(ids["eval"]) == 20 and sorted(ids["eval"] + ids["train"]) == list(range(200))
+        assert ids == {k: [row["i"] for row in v] for k, v in split_and_weight(r, read_corpus(corpus), stratify).items()}
+    assert Counter(row["label"] for row in s["eval"]) == {"x": 7, "y": 7, "z": 6}  # stratified
+    weighted = r.model_copy(update={"data": r.data.model_copy(update={"weights": [2.0, 0.5]})})
+    w = split_and_weight(weighted, read_corpus(corpus))
+    per_input = Counter(row["source"][0] for row in w["train"])
+    unweighted = Counter(row["source"][0] for row in split_and_weight(r, read_corpus(corpus))["train"])
+    assert per_input == {"a": 2 * unweighted["a"], "b": round(unweighted["b"] * 0.5)}
+    rows = read_corpus(corpus)
+    corpus.write_text(corpus.read_text().replace('"label": "x"', '"label": "X"'))  # same length: offsets still hold
+    assert rows[0]["label"] == "X" and rows[1:3].order == range(1, 3)

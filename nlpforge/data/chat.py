@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -87,6 +88,11 @@ def prompt_ids(tok: PreTrainedTokenizerBase, messages: list[dict]) -> list[int]:
     return list(tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
 
 
+def loss_labels(ids: list[int], mask: list[int]) -> list[int]:
+    """The labels of a rendered row: its ids where the mask is set, -100 (no loss) elsewhere."""
+    return [t if m else -100 for t, m in zip(ids, mask)]
+
+
 def end_of_turn_id(tok: PreTrainedTokenizerBase, ids: list[int], mask: list[int]) -> int:
     """The last token of an assistant span: the template's end-of-turn token."""
     last = max(i for i, m in enumerate(mask) if m)
@@ -113,7 +119,8 @@ def format_sample(tok: PreTrainedTokenizerBase, ids: list[int], mask: list[int],
 def _rendered(tok: PreTrainedTokenizerBase, items: list[dict], field: str, num_proc: int, desc: str) -> Iterator[tuple[dict, list[int], list[bool]]]:
     """(row, ids, loss mask) for each row, in order: here, or with ``num_proc`` processes through
     ``datasets.map`` (the rows travel as JSON strings, so conversations with uneven keys need no
-    common Arrow schema)."""
+    common Arrow schema, through an Arrow file in a temporary folder, so the split is never
+    held in memory)."""
     if num_proc <= 1 or len(items) < 2 * num_proc:
         for row in track(items, len(items), desc):
             yield row, *render(tok, row[field])
@@ -130,12 +137,17 @@ def _rendered(tok: PreTrainedTokenizerBase, items: list[dict], field: str, num_p
             out["mask"].append(mask)
         return out
 
-    ds = Dataset.from_dict({"row": [json.dumps(r[field]) for r in items]})
-    done = ds.map(batch, batched=True, batch_size=256, num_proc=num_proc, remove_columns=["row"])
-    rows = iter(track(items, len(items), desc))
-    for part in done.iter(batch_size=1000):
-        for ids, mask in zip(part["ids"], part["mask"]):
-            yield next(rows), ids, mask
+    def lines() -> Iterator[dict[str, str]]:
+        for r in items:
+            yield {"row": json.dumps(r[field])}
+
+    with tempfile.TemporaryDirectory(prefix="nlpforge-prepare-") as cache:  # on disk, not in RAM; a fresh cache, never a stale one
+        ds = Dataset.from_generator(lines, cache_dir=cache)
+        done = ds.map(batch, batched=True, batch_size=256, num_proc=num_proc, remove_columns=["row"])
+        rows = iter(track(items, len(items), desc))
+        for part in done.iter(batch_size=1000):
+            for ids, mask in zip(part["ids"], part["mask"]):
+                yield next(rows), ids, mask
 
 
 def write_chat_rows(tok: PreTrainedTokenizerBase, items: list[dict], field: str, max_length: int, f: Any, rej_f: Any, eot_ids: set[int], desc: str,
@@ -152,8 +164,7 @@ def write_chat_rows(tok: PreTrainedTokenizerBase, items: list[dict], field: str,
         if not any(mask):
             raise ContractError(f"{row.get('source')}: the chat template marks no assistant tokens for loss")
         eot_ids.add(end_of_turn_id(tok, ids, mask))
-        labels = [t if m else -100 for t, m in zip(ids, mask)]
-        f.write(json.dumps({"source": row.get("source"), "messages": messages, "input_ids": ids, "labels": labels}) + "\n")
+        f.write(json.dumps({"source": row.get("source"), "messages": messages, "input_ids": ids, "labels": loss_labels(ids, mask)}) + "\n")
         kept += 1
         n_tok += len(ids)
         n_loss += sum(mask)

@@ -1,39 +1,103 @@
-"""Validation split and per-input weights, shared by every format's prepare."""
+"""Validation split and per-input weights, shared by every format's prepare.
+
+The cleaned corpus is not loaded: :class:`CorpusRows` indexes its lines by byte offset and
+reads a row when it is used, and the split and the weights work on row numbers. Prepare's
+memory then grows with the row count (an offset and an index per row), not with the text,
+and the result equals splitting the rows in a list: the same seeded shuffle, sample and
+stratified split, applied to positions instead of rows."""
 
 from __future__ import annotations
 
 import json
 import random
+from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, overload
 
 from nlpforge.errors import DataError
-from nlpforge.jsonl import read_jsonl
 from nlpforge.recipe import Recipe
 
 
-def read_corpus(corpus: Path) -> list[dict]:
-    rows = read_jsonl(corpus)
+class CorpusRows(Sequence[dict]):
+    """The rows of a JSONL file (the cleaned corpus), in a chosen order, read on demand.
+    Written by hand: ``datasets.load_dataset('json')`` would copy the corpus into an Arrow
+    cache with one schema, which conversations with uneven keys do not have."""
+
+    def __init__(self, path: Path, offsets: array, order: Sequence[int] | None = None):
+        self.path, self.offsets = Path(path), offsets
+        self.order: Sequence[int] = range(len(offsets)) if order is None else order
+
+    @classmethod
+    def index(cls, path: Path) -> CorpusRows:
+        """One pass over the file: where each non-blank line starts."""
+        offsets, pos = array("q"), 0
+        with open(path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    offsets.append(pos)
+                pos += len(line)
+        return cls(path, offsets)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @overload
+    def __getitem__(self, i: int) -> dict: ...
+    @overload
+    def __getitem__(self, i: slice) -> CorpusRows: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return self.take(self.order[i])
+        with open(self.path, "rb") as f:
+            return self._read(f, self.order[i])
+
+    def take(self, positions: Sequence[int]) -> CorpusRows:
+        """These rows (positions in the file), in this order."""
+        return CorpusRows(self.path, self.offsets, positions)
+
+    def __iter__(self) -> Iterator[dict]:
+        with open(self.path, "rb") as f:
+            for pos in self.order:
+                yield self._read(f, pos)
+
+    def _read(self, f: Any, pos: int) -> dict:
+        f.seek(self.offsets[pos])
+        line = f.readline()
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{self.path}: row {pos + 1}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{self.path}: row {pos + 1}: expected a JSON object, got {type(row).__name__}")
+        return row
+
+
+def read_corpus(corpus: Path) -> CorpusRows:
+    if not Path(corpus).is_file():
+        raise DataError(f"{corpus}: missing; run the clean stage first")
+    rows = CorpusRows.index(corpus)
     if not rows:
         raise DataError(f"{corpus}: no rows to prepare")
     return rows
 
 
-def split_rows(recipe: Recipe, rows: list[dict], stratify_on: str | None = None) -> dict[str, list[dict]]:
+def split_rows(recipe: Recipe, rows: CorpusRows, stratify_on: str | None = None) -> dict[str, CorpusRows]:
     """The rows of ``data.eval_inputs`` as the eval split when the recipe names them; else a seeded
     hold-out of ``data.splits.eval``, stratified by ``stratify_on`` when every class has at least
     two rows (sklearn's train_test_split), so small classes reach the eval set."""
     frac = recipe.data.splits.eval
-    rows = list(rows)
     if recipe.data.eval_inputs:
-        fixed = {"eval": [], "train": []}
-        for r in rows:
-            fixed["eval" if input_of(r.get("source", ""), recipe.data.eval_inputs) is not None else "train"].append(r)
+        fixed: dict[str, list[int]] = {"eval": [], "train": []}
+        for pos, r in zip(rows.order, rows):
+            fixed["eval" if input_of(r.get("source", ""), recipe.data.eval_inputs) is not None else "train"].append(pos)
         for name, part in fixed.items():
             if not part:
                 what = "data.eval_inputs" if name == "eval" else "data.inputs"
                 raise DataError(f"{what}: no row of {getattr(recipe.data, 'eval_inputs' if name == 'eval' else 'inputs')} survived cleaning; see clean/rejects.jsonl")
-        return fixed
+        return {name: rows.take(part) for name, part in fixed.items()}
     n_eval = max(1, round(len(rows) * frac))
+    positions = list(rows.order)
     if stratify_on is not None:
         from collections import Counter
 
@@ -42,10 +106,10 @@ def split_rows(recipe: Recipe, rows: list[dict], stratify_on: str | None = None)
         keys = [json.dumps(r[stratify_on]) for r in rows]
         counts = Counter(keys)
         if min(counts.values()) >= 2 and n_eval >= len(counts) and len(rows) - n_eval >= len(counts):
-            train, held = train_test_split(rows, test_size=n_eval, random_state=recipe.seed, stratify=keys)
-            return {"eval": held, "train": train}
-    random.Random(recipe.seed).shuffle(rows)
-    splits = {"eval": rows[:n_eval], "train": rows[n_eval:]}
+            train, held = train_test_split(positions, test_size=n_eval, random_state=recipe.seed, stratify=keys)
+            return {"eval": rows.take(held), "train": rows.take(train)}
+    random.Random(recipe.seed).shuffle(positions)  # the shuffle a list of the rows would get
+    splits = {"eval": rows.take(positions[:n_eval]), "train": rows.take(positions[n_eval:])}
     if not splits["train"]:
         raise DataError(f"data.splits.eval={frac} leaves no training rows out of {len(rows)}")
     return splits
@@ -61,18 +125,18 @@ def input_of(source: str, inputs: list[str]) -> int | None:
     return None
 
 
-def apply_weights(recipe: Recipe, rows: list[dict]) -> list[dict]:
+def apply_weights(recipe: Recipe, rows: CorpusRows) -> CorpusRows:
     """Mix several datasets: each input's rows are used ``weight`` times (whole copies plus a
     seeded sample for the fraction), then shuffled together."""
     weights = recipe.data.weights
     if not weights:
         return rows
     rng = random.Random(recipe.seed + 1)
-    by_input: dict[int, list[dict]] = {}
-    for r in rows:
+    by_input: dict[int, list[int]] = {}
+    for pos, r in zip(rows.order, rows):
         idx = input_of(r.get("source", ""), recipe.data.inputs)
-        by_input.setdefault(0 if idx is None else idx, []).append(r)
-    out: list[dict] = []
+        by_input.setdefault(0 if idx is None else idx, []).append(pos)
+    out: list[int] = []
     for idx, group in sorted(by_input.items()):
         w = weights[idx]
         whole, frac = int(w), w - int(w)
@@ -80,10 +144,10 @@ def apply_weights(recipe: Recipe, rows: list[dict]) -> list[dict]:
     rng.shuffle(out)
     if not out:
         raise DataError(f"data.weights={weights} leaves no training rows")
-    return out
+    return rows.take(out)
 
 
-def split_and_weight(recipe: Recipe, rows: list[dict], stratify_on: str | None = None) -> dict[str, list[dict]]:
+def split_and_weight(recipe: Recipe, rows: CorpusRows, stratify_on: str | None = None) -> dict[str, CorpusRows]:
     splits = split_rows(recipe, rows, stratify_on)
     splits["train"] = apply_weights(recipe, splits["train"])
     return splits

@@ -8,8 +8,10 @@ served model stops), ``nlpforge.json`` (lineage, eval summary, serve flags) and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,16 @@ from nlpforge.artifacts import BundleMeta, EvalResults, Manifest, PrepareMeta, S
 from nlpforge.atomic import atomic_dir
 from nlpforge.console import log
 from nlpforge.data.chat import prompt_ids, render
+from nlpforge.data.stream import training_rows
 from nlpforge.engines.vllm import to_flags
 from nlpforge.errors import ContractError
 from nlpforge.evals.drift import build_reference, last_user_text, write_reference
-from nlpforge.jsonl import read_jsonl
+from nlpforge.jsonl import iter_jsonl, read_jsonl
 from nlpforge.models import load_base_as_trained, load_tokenizer, set_threads, torch_dtype
 from nlpforge.recipe import Recipe
 from nlpforge.runs import now, package_versions
+
+DRIFT_PROMPTS = 50_000  # training prompts drift.json is built from
 
 
 def serve_flags(recipe: Recipe, dtype: str, max_model_len: int, served_name: str) -> ServeFlags:
@@ -156,11 +161,23 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
             bundle_meta = BundleMeta.read(tmp)
         if cfg.drift != "off":
             log("export: drift reference (drift.json) from the training prompts")
-            write_reference(tmp, build_reference([last_user_text(r["messages"]) for r in read_jsonl(prepared / "train.jsonl") if "messages" in r],
+            write_reference(tmp, build_reference(_train_prompts(recipe, prepared, meta),
                                                  [last_user_text(r["messages"]) for r in read_jsonl(prepared / "eval.jsonl") if "messages" in r],
                                                  embed=cfg.drift == "embedding"))
         (tmp / "README.md").write_text(model_card(recipe, bundle_meta), encoding="utf-8")
     return {"bundle": str(out_dir), "merge_max_abs_diff": merge_diff, "samples_checked": contract["samples_checked"]}
+
+
+def _train_prompts(recipe: Recipe, prepared: Path, meta: PrepareMeta) -> list[str]:
+    """The last user turn of the first DRIFT_PROMPTS training rows (the prepared split, or the
+    corpus rows a streamed run trained on): enough for a vocabulary and a centroid, and flat
+    on a corpus of any size."""
+    if meta.streaming_corpus:
+        rows: Iterator[dict] = (r for r in training_rows(recipe, prepared / meta.streaming_corpus) if isinstance(r.get(recipe.data.messages_field), list))
+        messages = (r[recipe.data.messages_field] for r in rows)
+    else:
+        messages = (r["messages"] for r in iter_jsonl(prepared / "train.jsonl") if "messages" in r)
+    return [last_user_text(m) for m in itertools.islice(messages, DRIFT_PROMPTS)]
 
 
 def model_card(recipe: Recipe, meta: BundleMeta) -> str:

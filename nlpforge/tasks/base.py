@@ -25,6 +25,10 @@ class TrainingTask:
     def prepare(self, recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
         raise NotImplementedError
 
+    def prepared_files(self, recipe: Recipe) -> tuple[str, ...]:
+        """What prepare writes for this recipe (the pipeline checks they exist)."""
+        return self.prepare_outputs
+
     def train(self, recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
         raise NotImplementedError
 

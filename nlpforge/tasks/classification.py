@@ -19,6 +19,10 @@ from nlpforge.recipe import Recipe
 from nlpforge.tasks.base import TrainingTask
 
 
+def _as_list(label: Any) -> list:
+    return label if isinstance(label, list) else [label]
+
+
 class Classification(TrainingTask):
     name = "classification"
     formats = ("classification",)
@@ -28,12 +32,9 @@ class Classification(TrainingTask):
     def prepare(self, recipe: Recipe, corpus: Path, out_dir: Path) -> dict[str, Any]:
         tok = load_tokenizer(recipe, require_template=False)
         field = recipe.data.text_field
-        rows = read_corpus(corpus)
+        rows = read_corpus(corpus)  # read on demand: prepare never holds the corpus
         multi = any(isinstance(r["label"], list) for r in rows)
-        if multi:
-            for r in rows:
-                r["label"] = r["label"] if isinstance(r["label"], list) else [r["label"]]
-        labels = sorted({lab for r in rows for lab in (r["label"] if multi else [r["label"]])})
+        labels = sorted({lab for r in rows for lab in _as_list(r["label"])})
         if len(labels) < 2:
             raise DataError(f"{corpus}: classification needs at least two labels, found {labels}")
         index = {lab: i for i, lab in enumerate(labels)}
@@ -44,6 +45,8 @@ class Classification(TrainingTask):
             def encoded(items: list[dict[str, Any]] = items, split: str = split) -> Any:  # streamed to the file
                 nonlocal truncated
                 for r in track(items, len(items), f"prepare {split}"):
+                    if multi:
+                        r["label"] = _as_list(r["label"])
                     ids = tok(r[field], truncation=False)["input_ids"]
                     if len(ids) > recipe.model.max_length:
                         truncated += 1  # an encoder reads the head of a ticket; truncation is the norm, counted in meta
@@ -53,7 +56,7 @@ class Classification(TrainingTask):
 
             write_jsonl(out_dir / f"{split}.jsonl", encoded())
             write_token_rows(out_dir / f"{split}.jsonl", arrow_path(out_dir, split), "multi_label" if multi else "class")
-        counts = Counter(lab for r in splits["train"] for lab in (r["label"] if multi else [r["label"]]))
+        counts = Counter(lab for r in splits["train"] for lab in _as_list(r["label"]))
         missing = [lab for lab in labels if not counts.get(lab)]
         if missing:
             raise DataError(f"labels {missing} occur only in the eval split; add training rows for them or drop them")

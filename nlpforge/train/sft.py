@@ -5,7 +5,8 @@ optimizer, scheduler, RNG and data position restored (the Trainer's own resume).
 
 Batches are either packed (``train.packing``: the samples of a batch are concatenated into
 one padding-free row; per-sample ``position_ids`` make transformers' attention mask block
-diagonal, so no token attends across samples) or padded, with similar lengths grouped."""
+diagonal, so no token attends across samples) or padded, with similar lengths grouped. With
+``data.streaming`` the rows come from the corpus as an ``IterableDataset`` (nlpforge.data.stream)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import torch
 from peft import get_peft_model
 from transformers import DataCollatorWithFlattening, Trainer, set_seed
 
+from nlpforge.artifacts import PrepareMeta
 from nlpforge.data.arrow import token_rows
+from nlpforge.data.stream import train_stream
 from nlpforge.errors import DataError, StageError
 from nlpforge.models import load_base, load_tokenizer, resolve_model_path, set_threads
 from nlpforge.recipe import Recipe
@@ -82,15 +85,19 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
     tok = load_tokenizer(recipe, require_template=recipe.data.format != "text")
     if tok.pad_token_id is None:
         raise StageError(f"{recipe.model.path}: the tokenizer has no pad token; give it one distinct from eos")
-    rows = token_rows(prepared, "train")  # memory-mapped Arrow: the split is not held in RAM
-    if not len(rows):
-        raise DataError(f"{prepared / 'train.jsonl'}: no training rows")
+    meta = PrepareMeta.read(prepared)
+    if meta.streaming_corpus:  # data.streaming: rendered from the corpus as training reads it
+        rows = train_stream(recipe, prepared / meta.streaming_corpus, tok)
+    else:
+        rows = token_rows(prepared, "train")  # memory-mapped Arrow: the split is not held in RAM
+        if not len(rows):
+            raise DataError(f"{prepared / 'train.jsonl'}: no training rows")
     eval_rows = token_rows(prepared, "eval") if cfg.eval_steps else []
 
     model = build_model(recipe)
     trainable, total = model.get_nb_trainable_parameters()
     collator = CountingCollator(packed_collator() if cfg.packing else PadCollator(tok.pad_token_id))
-    group = cfg.group_by_length and not cfg.packing
+    group = cfg.group_by_length and not cfg.packing and not meta.streaming_corpus  # a stream has no lengths to sort by
     args = training_args(recipe, out_dir, bool(len(eval_rows)), **({"train_sampling_strategy": "group_by_length"} if group else {}))
     trainer = Trainer(
         model=model,
@@ -100,4 +107,5 @@ def run_train(recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
         data_collator=collator,
         callbacks=callbacks(recipe, out_dir, bool(len(eval_rows))),
     )
-    return finish(trainer, model, tok, recipe, out_dir, len(rows), collator, {"trainable_params": trainable, "total_params": total, "packing": cfg.packing})
+    return finish(trainer, model, tok, recipe, out_dir, meta.train_rows, collator,
+                  {"trainable_params": trainable, "total_params": total, "packing": cfg.packing, "streaming": bool(meta.streaming_corpus)})
