@@ -1,5 +1,7 @@
 """Prepare and the training data it hands to the trainer, on a generated chat corpus: rows/s and
-peak RSS of `prepare` (tokenise, mask, JSONL, then the Arrow token file), and the RAM that the
+peak RSS of `prepare` (tokenise, mask, JSONL, then the Arrow token file; the corpus is read by
+offset, never held), of `data.streaming` (prepare writes only the eval split; the trainer's
+stream renders rows as it reads them), and the RAM that the
 train split takes once loaded the old way (every row a Python dict of lists, what training read
 before) against the memory-mapped Arrow file training reads now, each measured in a fresh
 process in the same run.
@@ -11,6 +13,7 @@ process in the same run.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
+STREAM_ROWS = 50_000  # rows of the training stream timed (the trainer reads max_steps * batch of them)
 WORDS = ("order kettle refund warranty parcel tracking invoice charge password login account address delivery battery "
          "speaker lamp earbuds charger backpack replace return week month days thanks please help broken arrived").split()
 
@@ -69,9 +73,19 @@ def child(args: argparse.Namespace) -> None:
     base = anon_mb()
     start = time.perf_counter()
     if args.child == "prepare":
-        r = Recipe.model_validate({"name": "b", "data": {"inputs": ["x.jsonl"], "num_proc": args.num_proc}, "model": {"path": str(args.model), "max_length": 512}})
+        data = {"inputs": ["x.jsonl"], "num_proc": args.num_proc, "streaming": bool(args.streaming)}
+        r = Recipe.model_validate({"name": "b", "data": data, "model": {"path": str(args.model), "max_length": 512}, "train": {"max_steps": 100 if args.streaming else -1}})
         out = task_for(r).prepare(r, args.corpus, args.out)
         rows = out["train_rows"] + out["eval_rows"]
+        held = None
+    elif args.child == "stream":  # data.streaming: one pass of the training stream, as the trainer reads it
+        from nlpforge.artifacts import PrepareMeta
+        from nlpforge.data.stream import train_stream
+        from nlpforge.models import load_tokenizer
+
+        r = Recipe.model_validate({"name": "b", "data": {"inputs": ["x.jsonl"], "streaming": True}, "model": {"path": str(args.model), "max_length": 512}, "train": {"max_steps": 100}})
+        meta = PrepareMeta.read(args.out)
+        rows = sum(1 for _ in itertools.islice(train_stream(r, args.out / meta.streaming_corpus, load_tokenizer(r)), STREAM_ROWS))
         held = None
     elif args.child == "list":  # what training held before: every row a dict of Python lists
         rows_list = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in map(json.loads, open(args.out / "train.jsonl"))]
@@ -99,6 +113,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--streaming", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--num-proc", type=int, default=1, help="prepare is also timed with data.num_proc at this value (datasets.map)")
     args = ap.parse_args()
     if args.child:
@@ -119,10 +134,14 @@ def main() -> None:
               f"peak RSS {par['peak_mb']:,.0f} MB (main process); same files: {same}")
     jsonl_mb = (tmp / "prep/train.jsonl").stat().st_size / 1e6
     arrow_mb = (tmp / "prep/train.arrow").stat().st_size / 1e6
+    streamed = measure("prepare", model=model, corpus=corpus, out=tmp / "prep-stream", streaming=1)
+    stream = measure("stream", model=model, out=tmp / "prep-stream")
     old = measure("list", out=tmp / "prep")
     new = measure("arrow", out=tmp / "prep")
     print(f"\nprepare: {prep['rows']:,} rows in {prep['seconds']:.1f} s = {prep['rows'] / prep['seconds']:,.0f} rows/s; peak RSS {prep['peak_mb']:,.0f} MB "
           f"(train.jsonl {jsonl_mb:,.0f} MB, train.arrow {arrow_mb:,.0f} MB)\n")
+    print(f"data.streaming: prepare (eval split only) {streamed['seconds']:.1f} s, peak RSS {streamed['peak_mb']:,.0f} MB; the training stream rendered "
+          f"its first {stream['rows']:,} rows at {stream['rows'] / stream['seconds']:,.0f} rows/s, peak RSS {stream['peak_mb']:,.0f} MB, nothing written\n")
     print("| train split, read in one pass | rows | seconds | peak RSS MB | heap held for the data MB |\n|---|---:|---:|---:|---:|")
     for name, m in (("rows as Python dicts (the previous path)", old), ("memory-mapped Arrow (train now)", new)):
         print(f"| {name} | {m['rows']:,} | {m['seconds']:.1f} | {m['peak_mb']:,.0f} | {m['added_mb']:,.0f} |")

@@ -9,6 +9,7 @@ A new method (ORPO, SimPO, ...) is one entry of :data:`METHODS` plus its name in
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ from nlpforge.artifacts import PrepareMeta
 from nlpforge.atomic import atomic_file
 from nlpforge.data.chat import chat_meta, write_chat_rows
 from nlpforge.data.splits import read_corpus, split_and_weight
-from nlpforge.errors import DataError
-from nlpforge.jsonl import read_jsonl, write_jsonl
+from nlpforge.errors import DataError, StageError
+from nlpforge.jsonl import write_jsonl
 from nlpforge.models import load_tokenizer, set_threads
 from nlpforge.recipe import Recipe
 from nlpforge.tasks.base import TrainingTask
@@ -37,10 +38,10 @@ class Method:
             return row["prompt"] + row["chosen"]
         return row["prompt"] + row["completion"] if row["label"] else None
 
-    def extra_args(self, rows: list[dict]) -> dict[str, Any]:
+    def extra_args(self, rows: Any) -> dict[str, Any]:
         if "label" not in self.fields:
             return {}
-        n_bad = sum(1 for r in rows if not r["label"])
+        n_bad = sum(1 for label in rows["label"] if not label)
         # KTO paper / TRL: desirable_weight * n_good / (undesirable_weight * n_bad) should lie in [1, 4/3]
         return {"desirable_weight": 1.0, "undesirable_weight": (len(rows) - n_bad) / max(n_bad, 1) / 1.15}
 
@@ -61,7 +62,7 @@ class Preference(TrainingTask):
         tok = load_tokenizer(recipe)
         splits = split_and_weight(recipe, read_corpus(corpus))
         for split, items in splits.items():
-            write_jsonl(out_dir / f"{split}_{self.name}.jsonl", [{k: r[k] for k in self.method.fields} for r in items])
+            write_jsonl(out_dir / f"{split}_{self.name}.jsonl", ({k: r[k] for k in self.method.fields} for r in items))
         if "label" in self.method.fields:
             labels = Counter(r["label"] for r in splits["train"])
             if not labels[True] or not labels[False]:
@@ -81,7 +82,6 @@ class Preference(TrainingTask):
 
     def train(self, recipe: Recipe, prepared: Path, out_dir: Path) -> dict[str, Any]:
         import trl
-        from datasets import Dataset
 
         from nlpforge.train.common import args_kwargs, callbacks, finish
         from nlpforge.train.sft import build_model
@@ -89,17 +89,31 @@ class Preference(TrainingTask):
         cfg = recipe.train
         set_threads(cfg.threads)
         tok = load_tokenizer(recipe)
-        train_rows = read_jsonl(prepared / f"train_{self.name}.jsonl")
-        if not train_rows:
-            raise DataError(f"{prepared / f'train_{self.name}.jsonl'}: no training rows")
-        eval_rows = read_jsonl(prepared / f"eval_{self.name}.jsonl") if cfg.eval_steps else []
-        model = build_model(recipe)
-        trainable, total = model.get_nb_trainable_parameters()
-        kw = args_kwargs(recipe, out_dir, bool(eval_rows))
-        kw.pop("remove_unused_columns")  # TRL tokenises the text columns itself
-        kw.update(beta=cfg.beta, max_length=recipe.model.max_length, dataset_num_proc=None, **self.method.extra_args(train_rows))
-        trainer = getattr(trl, self.method.trainer)(
-            model=model, args=getattr(trl, self.method.config)(**kw), train_dataset=Dataset.from_list(train_rows),
-            eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None, processing_class=tok, callbacks=callbacks(recipe, out_dir, bool(eval_rows)),
-        )
-        return finish(trainer, model, tok, recipe, out_dir, len(train_rows), None, {"trainable_params": trainable, "total_params": total, "task": self.name, "beta": cfg.beta})
+        with tempfile.TemporaryDirectory(prefix="nlpforge-preference-") as cache:  # the Arrow copies TRL tokenises from: memory-mapped, not a list in RAM
+            train_rows = _arrow(prepared / f"train_{self.name}.jsonl", cache)
+            if not len(train_rows):
+                raise DataError(f"{prepared / f'train_{self.name}.jsonl'}: no training rows")
+            eval_rows = _arrow(prepared / f"eval_{self.name}.jsonl", cache) if cfg.eval_steps else None
+            has_eval = bool(eval_rows is not None and len(eval_rows))
+            model = build_model(recipe)
+            trainable, total = model.get_nb_trainable_parameters()
+            kw = args_kwargs(recipe, out_dir, has_eval)
+            kw.pop("remove_unused_columns")  # TRL tokenises the text columns itself
+            kw.update(beta=cfg.beta, max_length=recipe.model.max_length, dataset_num_proc=None, **self.method.extra_args(train_rows))
+            trainer = getattr(trl, self.method.trainer)(
+                model=model, args=getattr(trl, self.method.config)(**kw), train_dataset=train_rows,
+                eval_dataset=eval_rows if has_eval else None, processing_class=tok, callbacks=callbacks(recipe, out_dir, has_eval),
+            )
+            return finish(trainer, model, tok, recipe, out_dir, len(train_rows), None, {"trainable_params": trainable, "total_params": total, "task": self.name, "beta": cfg.beta})
+
+
+def _arrow(path: Path, cache: str) -> Any:
+    """A prepared JSONL split as a memory-mapped ``datasets.Dataset`` (converted into ``cache``)."""
+    from datasets import Dataset, disable_progress_bars
+
+    if not path.is_file():
+        raise StageError(f"{path}: missing; run the prepare stage first")
+    if not path.stat().st_size:
+        return []
+    disable_progress_bars()
+    return Dataset.from_json(str(path), cache_dir=cache)
