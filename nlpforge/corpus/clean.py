@@ -87,7 +87,8 @@ def _local(data: DataConfig, cfg: CleanConfig) -> processor.Processed:
     docs = _Counted(readers.read(data.all_inputs, data.text_field))
     near = dedup.NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows) if cfg.near_dedup.enabled else None
     exact = dedup.ExactDuplicates(message_fields(data.format, data.messages_field)) if cfg.dedup == "exact" else None
-    return processor.Processed(processor.processed(docs, data, cfg, normalize.boilerplate_lines(data, cfg)), lambda: docs.n, total, exact, near)
+    spans = dedup.SentenceSpans(cfg.sentence_dedup) if cfg.sentence_dedup and data.format == "text" else None
+    return processor.Processed(processor.processed(docs, data, cfg, normalize.boilerplate_lines(data, cfg)), lambda: docs.n, total, exact, near, spans)
 
 
 def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
         source = ray_clean.processed(data, cfg)
     else:
         source = _local(data, cfg)
-    sentence_spans = dedup.SentenceSpans(cfg.sentence_dedup) if cfg.sentence_dedup and data.format == "text" else None
+    sentence_spans = source.spans
     sentences_removed = 0
 
     rejected: Counter = Counter()
@@ -143,7 +144,7 @@ def run_clean(data: DataConfig, cfg: CleanConfig, out_dir: Path | None) -> dict[
                 reject(res.source, f"duplicate: same content as {first}", text)
                 continue
             if sentence_spans is not None:
-                text, removed = sentence_spans(text, res.sentence_spans)
+                text, removed = sentence_spans(res.source, text, res.sentence_spans)
                 sentences_removed += removed
                 if removed and not text:
                     reject(res.source, f"sentence_dedup: all {removed} sentences repeat earlier documents", res.text)

@@ -83,6 +83,28 @@ class NearDuplicates:
         return None
 
 
+def span_keys(text: str, spans: list[tuple[int, int]], n: int) -> list[bytes]:
+    """A key for every run of ``n`` consecutive sentences (case and spacing folded)."""
+    sents = [" ".join(text[a:b].lower().split()) for a, b in spans]
+    return [hashlib.sha256("\x00".join(sents[i : i + n]).encode()).digest() for i in range(len(sents) - n + 1)]
+
+
+def cut_runs(text: str, spans: list[tuple[int, int]], runs: list[int], n: int) -> tuple[str, int]:
+    """``text`` without the sentences of the runs of ``n`` starting at ``runs``, and how many went."""
+    drop = [False] * len(spans)
+    for i in runs:
+        drop[i : i + n] = [True] * n
+    if not any(drop):
+        return text, 0
+    pieces, pos = [], 0
+    for (a, b), d in zip(spans, drop):
+        if d:
+            pieces.append(text[pos:a])
+            pos = b
+    pieces.append(text[pos:])
+    return normalize_text("".join(pieces)), sum(drop)
+
+
 class SentenceSpans:
     """C4's sentence dedup: every run of ``n`` consecutive sentences is kept only where it
     first occurs in the corpus; later copies are cut out of their documents."""
@@ -90,21 +112,22 @@ class SentenceSpans:
     def __init__(self, n: int):
         self.n, self.seen = n, set()
 
-    def __call__(self, text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
-        sents = [text[a:b] for a, b in spans]
-        drop = [False] * len(sents)
-        for i in range(len(sents) - self.n + 1):
-            key = hashlib.sha256("\x00".join(" ".join(s.lower().split()) for s in sents[i : i + self.n]).encode()).digest()
+    def __call__(self, source: str, text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
+        runs = []
+        for i, key in enumerate(span_keys(text, spans, self.n)):
             if key in self.seen:
-                drop[i : i + self.n] = [True] * self.n
+                runs.append(i)
             else:
                 self.seen.add(key)
-        if not any(drop):
-            return text, 0
-        pieces, pos = [], 0
-        for (a, b), d in zip(spans, drop):
-            if d:
-                pieces.append(text[pos:a])
-                pos = b
-        pieces.append(text[pos:])
-        return normalize_text("".join(pieces)), sum(drop)
+        return cut_runs(text, spans, runs, self.n)
+
+
+class DecidedSpans(SentenceSpans):
+    """:class:`SentenceSpans` answers computed beforehand over the whole corpus (by
+    :mod:`nlpforge.corpus.ray_clean`): source -> the runs that occurred earlier."""
+
+    def __init__(self, n: int, runs: dict[str, list[int]]):
+        self.n, self.runs = n, runs
+
+    def __call__(self, source: str, text: str, spans: list[tuple[int, int]]) -> tuple[str, int]:
+        return cut_runs(text, spans, self.runs.get(source, []), self.n)

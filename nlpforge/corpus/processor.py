@@ -91,6 +91,7 @@ class Processed:
     total: int | None  # for the progress bar
     exact: Any  # dedup.ExactDuplicates, dedup.Decided or None
     near: Any  # dedup.NearDuplicates, dedup.Decided or None
+    spans: Any = None  # dedup.SentenceSpans, dedup.DecidedSpans or None (clean.sentence_dedup, format text)
 
 
 class DocProcessor:

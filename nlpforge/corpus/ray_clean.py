@@ -19,11 +19,14 @@ as the local stage, record for record, with the work spread over a cluster.
 - The driver then streams the processed records back in input order and writes ``corpus``,
   ``rejects`` and ``report`` with the local stage's code.
 
+- C4's sentence dedup (``clean.sentence_dedup``) is a ``groupby`` on the key of each run of
+  sentences: a run is cut where an earlier occurrence exists in (input order, place in the
+  document), which is what the local single pass cuts. Near dedup then reads each record's
+  text with those runs cut out (a second ``map_batches``), as the local stage does.
+
 What stays on the driver, and so bounds the corpus one driver can finish: the write (one
-ordered stream, so the files equal the local stage's), the dedup answers (a dict over the
-duplicates only) and the edges of the near-duplicate candidates. With ``clean.sentence_dedup``,
-C4's sentence-span dedup and the near dedup after it run on the driver too: the spans a document
-loses depend on every document before it, and the near-duplicate check reads the shortened text.
+ordered stream, so the files equal the local stage's), the dedup answers (dicts over the
+duplicates and repeated runs only) and the edges of the near-duplicate candidates.
 Inputs are local paths (or a shared filesystem): the readers are nlpforge's, not Ray's.
 """
 
@@ -76,27 +79,68 @@ def _read_file(row: dict[str, Any]) -> list[dict[str, Any]]:
 class _Process:
     """One actor: a DocProcessor (one spaCy pipeline) plus the per-record half of dedup."""
 
-    def __init__(self, data: DataConfig, cfg: CleanConfig, boilerplate: set[str], near_keys: bool):
+    def __init__(self, data: DataConfig, cfg: CleanConfig, boilerplate: set[str], sentence_runs: int):
         self.proc = DocProcessor(data, cfg, boilerplate)
         self.fields = message_fields(data.format, data.messages_field)
         self.exact = cfg.dedup == "exact"
-        self.near = cfg.near_dedup if near_keys else None
+        self.runs = sentence_runs
+        self.near = cfg.near_dedup if cfg.near_dedup.enabled and not sentence_runs else None  # after sentence dedup: on the cut text, later
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         results: list[Result] = self.proc([pickle.loads(b) for b in batch["doc"]])
-        keys, bands, hashes = [], [], []
+        keys, runs, near = [], [], []
         for r in results:
             ok = r.record is not None
             keys.append(dedup.exact_key(r.record, r.text, self.fields) if ok and self.exact else "")  # type: ignore[arg-type]
-            if ok and self.near is not None:
-                m = dedup.signature(r.text, self.near.ngram, self.near.bands * self.near.rows)
-                bands.append(" ".join(dedup.band_keys(m, self.near.bands, self.near.rows)))  # a string, not a list: one Arrow type in every block
-                hashes.append(m.hashvalues.tobytes())
-            else:
-                bands.append("")
-                hashes.append(b"")
+            runs.append(" ".join(k.hex() for k in dedup.span_keys(r.text, r.sentence_spans, self.runs)) if ok and self.runs else "")
+            near.append(_near_keys(r.text, self.near) if ok and self.near is not None else ("", b""))
         return {"order": [int(x) for x in batch["order"]], "source": [r.source for r in results], "result": [pickle.dumps(r) for r in results],
-                "key": keys, "bands": bands, "hashes": hashes}
+                "key": keys, "runs": runs, "bands": [b for b, _ in near], "hashes": [h for _, h in near]}
+
+
+def _near_keys(text: str, near: Any) -> tuple[str, bytes]:
+    """LSH band keys (a string, not a list: one Arrow type in every block) and MinHash values."""
+    m = dedup.signature(text, near.ngram, near.bands * near.rows)
+    return " ".join(dedup.band_keys(m, near.bands, near.rows)), m.hashvalues.tobytes()
+
+
+def _span_answers(done: Any, exact: dict[str, str], parts: int) -> dict[str, list[int]]:
+    """source -> the runs of sentences (by index) whose text occurred earlier in the corpus: a
+    groupby on the run's key; within a key the first occurrence in (input order, place in the
+    document) is kept, which is what the local stage's single pass keeps."""
+    from ray.data.aggregate import Count
+
+    cand = done.select_columns(["order", "source", "runs"]).filter(lambda r: r["runs"] != "" and r["source"] not in exact)
+    occ = cand.flat_map(lambda r: [{"run": k, "order": r["order"], "i": i, "source": r["source"]} for i, k in enumerate(r["runs"].split())])
+    repeated = {r["run"] for r in occ.groupby("run", num_partitions=parts).aggregate(Count()).filter(lambda r: r["count()"] > 1).take_all()}
+    if not repeated:
+        return {}
+    groups: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for r in occ.filter(lambda r: r["run"] in repeated).take_all():
+        groups[r["run"]].append((r["order"], r["i"], r["source"]))
+    answers: dict[str, list[int]] = defaultdict(list)
+    for members in groups.values():
+        members.sort()
+        for _, i, src in members[1:]:
+            answers[src].append(i)
+    return dict(answers)
+
+
+def _cut_near_keys(done: Any, exact: dict[str, str], spans: dedup.DecidedSpans, near: Any) -> Any:
+    """The near-dedup keys of each record as the local stage sees it after sentence dedup: its text
+    with the repeated runs cut out (none for a record that lost every sentence)."""
+
+    def keys(batch: dict[str, Any]) -> dict[str, Any]:
+        bands, hashes = [], []
+        for source, blob in zip(batch["source"], batch["result"]):
+            r: Result = pickle.loads(blob)
+            text, removed = spans(source, r.text, r.sentence_spans) if r.record is not None and source not in exact else ("", 0)
+            b, h = _near_keys(text, near) if text else ("", b"")
+            bands.append(b)
+            hashes.append(h)
+        return {**batch, "bands": bands, "hashes": hashes}
+
+    return done.map_batches(keys, batch_format="numpy").materialize()
 
 
 def _boilerplate(docs: Any, data: DataConfig, cfg: CleanConfig, parts: int) -> set[str]:
@@ -188,21 +232,22 @@ def processed(data: DataConfig, cfg: CleanConfig) -> Processed:
     log(f"clean: Ray Data on {cpus} CPUs, {cfg.n_process} actor(s), {len(files)} file(s)")
     inputs = [{"index": i, "path": str(p.resolve()), "text_field": data.text_field, "alone": len(files) == 1} for i, p in enumerate(files)]
     docs = ray.data.from_items(inputs, override_num_blocks=len(inputs)).flat_map(_read_file).materialize()
-    near_on_ray = cfg.near_dedup.enabled and not (cfg.sentence_dedup and data.format == "text")
+    runs = cfg.sentence_dedup if data.format == "text" else 0
     done = docs.map_batches(
-        _Process, fn_constructor_args=(data, cfg, _boilerplate(docs, data, cfg, parts), near_on_ray), batch_size=cfg.batch_size, compute=ray.data.ActorPoolStrategy(size=cfg.n_process), num_cpus=1,
+        _Process, fn_constructor_args=(data, cfg, _boilerplate(docs, data, cfg, parts), runs), batch_size=cfg.batch_size, compute=ray.data.ActorPoolStrategy(size=cfg.n_process), num_cpus=1,
     ).materialize()
     exact = _exact_answers(done, parts) if cfg.dedup == "exact" else {}
+    spans = dedup.DecidedSpans(runs, _span_answers(done, exact, parts)) if runs else None
     near: Any = None
-    if near_on_ray:
+    if cfg.near_dedup.enabled:
+        if spans is not None:
+            done = _cut_near_keys(done, exact, spans, cfg.near_dedup)
         near = dedup.Decided(_near_answers(done, exact, parts))
-    elif cfg.near_dedup.enabled:
-        near = dedup.NearDuplicates(cfg.near_dedup.threshold, cfg.near_dedup.ngram, cfg.near_dedup.bands, cfg.near_dedup.rows)
     n = done.count()
 
     def results() -> Iterator[Result]:
         for batch in done.select_columns(["result"]).iter_batches(batch_size=cfg.batch_size, batch_format="numpy"):
             yield from (pickle.loads(b) for b in batch["result"])
 
-    return Processed(results(), lambda: n, total, dedup.Decided(exact) if cfg.dedup == "exact" else None, near)
+    return Processed(results(), lambda: n, total, dedup.Decided(exact) if cfg.dedup == "exact" else None, near, spans)
 
