@@ -20,6 +20,7 @@ from typing import Any
 from nlpforge import __version__
 from nlpforge.artifacts import Manifest, RecipeRecord
 from nlpforge.console import log, set_log_file
+from nlpforge.corpus import remote
 from nlpforge.errors import StageError
 from nlpforge.evals.gates import assert_gates_passed
 from nlpforge.models import resolve_model_path
@@ -33,7 +34,7 @@ from nlpforge.tracking import Tracker
 class Stage:
     name: str
     sections: tuple[str, ...]
-    inputs: Callable[[Recipe, RunDir], list[Path]]
+    inputs: Callable[[Recipe, RunDir], list[Path | str]]  # str: a URI
     outputs: Callable[[Recipe], tuple[str, ...]]  # paths relative to the run dir (the task decides some)
     run: Callable[[Recipe, RunDir, Manifest], dict[str, Any]]
 
@@ -69,7 +70,8 @@ def _export(recipe: Recipe, run: RunDir, manifest: Manifest) -> dict:
 
 
 STAGES: list[Stage] = [
-    Stage("clean", ("data", "clean"), lambda r, run: [Path(p) for p in r.data.all_inputs], lambda r: ("clean/corpus.jsonl", "clean/rejects.jsonl", "clean/report.json"), _clean),
+    Stage("clean", ("data", "clean"), lambda r, run: [p if remote.is_uri(p) else Path(p) for p in r.data.all_inputs],
+          lambda r: ("clean/corpus.jsonl", "clean/rejects.jsonl", "clean/report.json"), _clean),
     Stage("prepare", ("data", "model", "seed", "train.task"), lambda r, run: [run.root / "clean/corpus.jsonl", *_model_dir(r)], lambda r: task_for(r).prepared_files(r), _prepare),
     Stage("train", ("model", "peft", "train", "seed"), lambda r, run: [run.root / "prepare", *([run.root / "clean/corpus.jsonl"] if r.data.streaming else []), *_model_dir(r)],
           lambda r: ("train/adapter", "train/summary.json"), _train),
@@ -102,9 +104,12 @@ def parse_stages(spec: str | None) -> list[str]:
     return [n for n in STAGE_NAMES if n in names]
 
 
-def _input_hashes(paths: list[Path], run: RunDir, stage: str, recipe: Recipe) -> dict[str, str]:
+def _input_hashes(paths: list[Path | str], run: RunDir, stage: str, recipe: Recipe) -> dict[str, str]:
     out = {}
     for p in paths:
+        if isinstance(p, str):  # a URI (clean.engine: ray): keyed on its listing
+            out[p] = remote.fingerprint(p)
+            continue
         is_model = p in _model_dir(recipe)
         if not p.exists() and not is_model:
             producer = next((s.name for s in STAGES if any(str(p).endswith(o) for o in s.output_paths(recipe))), None)

@@ -10,14 +10,38 @@ from pathlib import Path
 
 import pytest
 
+from nlpforge import pipeline
 from nlpforge.corpus.clean import output_paths, run_clean
-from nlpforge.recipe import CleanConfig, DataConfig
+from nlpforge.errors import DataError
+from nlpforge.recipe import CleanConfig, DataConfig, Recipe
+from nlpforge.runs import RunDir
 
 ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
+def s3() -> Iterator[str]:
+    """A real S3 API on loopback (moto's server), its endpoint and test credentials in the
+    environment before the Ray cluster starts, so every Ray worker reads them as pyarrow does."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env["AWS_ENDPOINT_URL"]
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3: str) -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
@@ -109,6 +133,37 @@ def test_ray_clean_writes_what_the_local_stage_writes(cluster: None, tmp_path: P
         assert report["boilerplate_lines_removed"] >= 12 and "confidential" not in corpus
     else:
         assert report["repeated_sentences_removed"] > 0
+
+
+def test_ray_clean_reads_s3_uris(cluster: None, tmp_path: Path) -> None:
+    """The same corpus from an S3 bucket (files and a prefix) gives the local stage's outputs,
+    with the records named by their URIs; the pipeline keys a URI input on its listing."""
+    import boto3
+
+    from nlpforge.corpus import remote
+
+    (tmp_path / "in").mkdir()
+    inputs = _corpus(tmp_path / "in")
+    bucket = boto3.client("s3")
+    bucket.create_bucket(Bucket="corpus")
+    for f in sorted((tmp_path / "in").rglob("*")):
+        if f.is_file():
+            bucket.upload_file(str(f), "corpus", f"raw/{f.relative_to(tmp_path / 'in')}")
+    uris = ["s3://corpus/raw/a.jsonl", "s3://corpus/raw/b.jsonl", "s3://corpus/raw/docs"]
+    settings = {"near_dedup": {"enabled": True}, "sentence_dedup": 2}
+    run_clean(DataConfig(inputs=inputs, format="text"), CleanConfig(**settings), tmp_path / "local")
+    run_clean(DataConfig(inputs=uris, format="text"), CleanConfig(**settings, engine="ray", n_process=2, batch_size=16), tmp_path / "ray")
+    local = json.dumps(_outputs(tmp_path / "local")).replace(str(tmp_path / "in"), "s3://corpus/raw")
+    assert json.dumps(_outputs(tmp_path / "ray")) == local and '"s3://corpus/raw/docs/03.txt' in local
+    before = remote.fingerprint(uris[2])
+    recipe = Recipe.model_validate({"name": "s3", "data": {"inputs": uris, "format": "text"}, "clean": {"engine": "ray"}, "model": {"path": "m"}})
+    assert pipeline._input_hashes(pipeline.STAGES[0].inputs(recipe, RunDir(tmp_path)), RunDir(tmp_path), "clean", recipe)[uris[2]] == before
+    bucket.put_object(Bucket="corpus", Key="raw/docs/03.txt", Body=b"changed")
+    assert remote.fingerprint(uris[2]) != before
+    with pytest.raises(DataError, match="no such object or prefix"):
+        remote.expand("s3://corpus/nothing-here", {".jsonl": "jsonl"})
+    with pytest.raises(DataError, match="read by clean.engine: ray"):
+        run_clean(DataConfig(inputs=uris, format="text"), CleanConfig(), None)
 
 
 def test_clean_cli_with_ray_and_check(cluster: None, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ as the local stage, record for record, with the work spread over a cluster.
 What stays on the driver, and so bounds the corpus one driver can finish: the write (one
 ordered stream, so the files equal the local stage's), the dedup answers (dicts over the
 duplicates and repeated runs only) and the edges of the near-duplicate candidates.
-Inputs are local paths (or a shared filesystem): the readers are nlpforge's, not Ray's.
+Inputs are local paths (on a shared filesystem for a cluster) or URIs (``s3://bucket/prefix``,
+:mod:`nlpforge.corpus.remote`) that each Ray task fetches for itself.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ import logging
 import pickle
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nlpforge import cluster
 from nlpforge.console import log
-from nlpforge.corpus import dedup, normalize, readers
+from nlpforge.corpus import dedup, normalize, readers, remote
 from nlpforge.corpus.processor import DocProcessor, Processed, Result
 from nlpforge.data.formats import message_fields
 from nlpforge.errors import DataError
@@ -72,8 +74,25 @@ def connect(address: str | None) -> Any:
 
 def _read_file(row: dict[str, Any]) -> list[dict[str, Any]]:
     base = int(row["index"]) << ORDER_BITS
-    docs = readers.read_file(Path(row["path"]), row["text_field"], alone=bool(row["alone"]))
-    return [{"order": base | i, "doc": pickle.dumps(doc)} for i, doc in enumerate(docs)]
+    return [{"order": base | i, "doc": pickle.dumps(doc)} for i, doc in enumerate(_docs(row["path"], row["text_field"], bool(row["alone"])))]
+
+
+def _docs(path: str, text_field: str, alone: bool) -> list[readers.RawDoc]:
+    if not remote.is_uri(path):
+        return list(readers.read_file(Path(path), text_field, alone=alone))
+    with remote.fetched(path) as local:  # parsed as a local file, named by its URI
+        try:
+            return [replace(d, source=path + d.source[len(str(local)):]) for d in readers.read_file(local, text_field, alone=alone)]
+        except DataError as exc:
+            raise DataError(str(exc).replace(str(local), path)) from None
+
+
+def _files(inputs: list[str]) -> list[str]:
+    """Local files (resolved) and URIs, in the order the recipe names them (folders and prefixes expanded)."""
+    out: list[str] = []
+    for name in inputs:
+        out += remote.expand(name, readers.SUFFIXES) if remote.is_uri(name) else [str(p.resolve()) for p in readers.expand([name])]
+    return out
 
 
 class _Process:
@@ -222,15 +241,16 @@ def _near_answers(done: Any, exact: dict[str, str], parts: int) -> dict[str, tup
 
 def processed(data: DataConfig, cfg: CleanConfig) -> Processed:
     """Run the per-document steps and the dedup indexes on Ray; the driver writes from the result."""
-    files = readers.expand(data.all_inputs)
-    total = readers.count(data.all_inputs)  # an unreadable single input fails here, before the cluster starts
+    files = _files(data.all_inputs)
+    local = not any(map(remote.is_uri, data.all_inputs))
+    total = readers.count(data.all_inputs) if local else None  # an unreadable single local input fails here, before the cluster starts
     ray = connect(cfg.ray_address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     parts = max(1, min(200, 2 * cpus))  # shuffle partitions (Ray's default, 200, is slow for a small cluster)
     if cfg.n_process > cpus:  # Ray would wait for CPUs that never come
         raise DataError(f"clean.n_process={cfg.n_process}: the Ray cluster has {cpus} CPU(s) and each actor takes one; set clean.n_process to at most {cpus}")
     log(f"clean: Ray Data on {cpus} CPUs, {cfg.n_process} actor(s), {len(files)} file(s)")
-    inputs = [{"index": i, "path": str(p.resolve()), "text_field": data.text_field, "alone": len(files) == 1} for i, p in enumerate(files)]
+    inputs = [{"index": i, "path": p, "text_field": data.text_field, "alone": len(files) == 1} for i, p in enumerate(files)]
     docs = ray.data.from_items(inputs, override_num_blocks=len(inputs)).flat_map(_read_file).materialize()
     runs = cfg.sentence_dedup if data.format == "text" else 0
     done = docs.map_batches(

@@ -68,7 +68,8 @@ def expand(paths: list[str]) -> list[Path]:
                 raise DataError(f"data.inputs: {name}: unsupported file type {p.suffix!r}; supported: {', '.join(sorted(SUFFIXES))}")
             out.append(p)
         else:
-            raise DataError(f"data.inputs: {name}: no such file or folder (paths are relative to {Path.cwd()})")
+            hint = "; a URI such as s3://bucket/prefix is read by clean.engine: ray" if "://" in name else ""
+            raise DataError(f"data.inputs: {name}: no such file or folder (paths are relative to {Path.cwd()}){hint}")
     return out
 
 

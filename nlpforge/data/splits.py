@@ -119,7 +119,7 @@ def input_of(source: str, inputs: list[str]) -> int | None:
     """Index of the data.inputs entry a cleaned row came from (its source is 'file:line')."""
     path = source.rsplit(":", 1)[0] if source else ""
     for i, name in enumerate(inputs):
-        base = str(Path(name))
+        base = name.split("?")[0] if "://" in name else str(Path(name))  # a URI's sources start with it as written
         if path == base or path.startswith(base.rstrip("/") + "/"):
             return i
     return None
