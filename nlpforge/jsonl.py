@@ -22,15 +22,29 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 def _numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-            yield n, row
+            if line.strip():
+                yield n, parse_row(line, f"{path}:{n}")
+
+
+def iter_jsonl_offsets(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(line number, byte offset, row) of each non-blank line: what reading a row again later needs."""
+    pos = 0
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                yield n, pos, parse_row(line, f"{path}:{n}")
+            pos += len(line)
+
+
+def parse_row(line: str | bytes, where: str) -> dict[str, Any]:
+    """One line as an object; else a DataError naming ``where`` (file:line)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return row
 
 
 def read_jsonl(path: Path, required: Iterable[str] = ()) -> list[dict[str, Any]]:

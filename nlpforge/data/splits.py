@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from nlpforge.errors import DataError
+from nlpforge.jsonl import iter_jsonl_offsets, parse_row
 from nlpforge.recipe import Recipe
 
 
@@ -30,14 +31,8 @@ class CorpusRows(Sequence[dict]):
 
     @classmethod
     def index(cls, path: Path) -> CorpusRows:
-        """One pass over the file: where each non-blank line starts."""
-        offsets, pos = array("q"), 0
-        with open(path, "rb") as f:
-            for line in f:
-                if line.strip():
-                    offsets.append(pos)
-                pos += len(line)
-        return cls(path, offsets)
+        """One pass over the file: where each row starts (every row parsed once, so a bad line fails here)."""
+        return cls(path, array("q", (pos for _, pos, _ in iter_jsonl_offsets(path))))
 
     def __len__(self) -> int:
         return len(self.order)
@@ -63,14 +58,7 @@ class CorpusRows(Sequence[dict]):
 
     def _read(self, f: Any, pos: int) -> dict:
         f.seek(self.offsets[pos])
-        line = f.readline()
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{self.path}: row {pos + 1}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{self.path}: row {pos + 1}: expected a JSON object, got {type(row).__name__}")
-        return row
+        return parse_row(f.readline(), f"{self.path}: row {pos + 1}")
 
 
 def read_corpus(corpus: Path) -> CorpusRows:

@@ -13,7 +13,6 @@ seeded hash below the fraction."""
 from __future__ import annotations
 
 import hashlib
-import json
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from nlpforge.data.chat import loss_labels, render
 from nlpforge.data.splits import CorpusRows, input_of
 from nlpforge.errors import DataError
+from nlpforge.jsonl import iter_jsonl_offsets
 from nlpforge.recipe import Recipe
 
 SHUFFLE_BUFFER = 10_000  # rows in the stream's shuffle buffer (datasets' approximate shuffle)
@@ -52,24 +52,10 @@ def copies(recipe: Recipe, row: dict, line: int) -> int:
     return int(w) + (_unit(recipe.seed, "weight", _key(row, line)) < w - int(w))
 
 
-def _lines(corpus: Path) -> Iterator[tuple[int, int, dict]]:
-    """(line number, byte offset, row) of each non-blank line."""
-    pos = 0
-    with open(corpus, "rb") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{corpus}:{n}: not valid JSON ({exc.msg})") from None
-                yield n, pos, row
-            pos += len(line)
-
-
 def split_stream(recipe: Recipe, corpus: Path) -> tuple[CorpusRows, int]:
     """One pass: the eval rows (read on demand, in file order) and how many rows train on."""
     held, n_train = array("q"), 0
-    for n, pos, row in _lines(corpus):
+    for n, pos, row in iter_jsonl_offsets(corpus):
         if held_out(recipe, row, n):
             held.append(pos)
         else:
@@ -83,7 +69,7 @@ def split_stream(recipe: Recipe, corpus: Path) -> tuple[CorpusRows, int]:
 
 def training_rows(recipe: Recipe, corpus: Path) -> Iterator[dict]:
     """The corpus rows that train, in file order, each as many times as its weight says."""
-    for n, _, row in _lines(corpus):
+    for n, _, row in iter_jsonl_offsets(corpus):
         if not held_out(recipe, row, n):
             for _ in range(copies(recipe, row, n)):
                 yield row
