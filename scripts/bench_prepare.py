@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
+LIST_ROWS = 200_000  # rows loaded the old way (the heap per row is what matters; all rows of 2 GB would exceed this machine's RAM)
 STREAM_ROWS = 50_000  # rows of the training stream timed (the trainer reads max_steps * batch of them)
 WORDS = ("order kettle refund warranty parcel tracking invoice charge password login account address delivery battery "
          "speaker lamp earbuds charger backpack replace return week month days thanks please help broken arrived").split()
@@ -87,8 +88,12 @@ def child(args: argparse.Namespace) -> None:
         meta = PrepareMeta.read(args.out)
         rows = sum(1 for _ in itertools.islice(train_stream(r, args.out / meta.streaming_corpus, load_tokenizer(r)), STREAM_ROWS))
         held = None
-    elif args.child == "list":  # what training held before: every row a dict of Python lists
-        rows_list = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in map(json.loads, open(args.out / "train.jsonl"))]
+    elif args.child == "corpus":  # what prepare held before it read the corpus by offset: every row a dict (the first LIST_ROWS)
+        held = list(map(json.loads, itertools.islice(open(args.corpus), LIST_ROWS)))
+        rows = len(held)
+    elif args.child == "list":  # what training held before: every row a dict of Python lists (the first LIST_ROWS: a 2 GB corpus's would not fit in RAM)
+        lines = itertools.islice(open(args.out / "train.jsonl"), LIST_ROWS)
+        rows_list = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in map(json.loads, lines)]
         rows = len(rows_list)
         held = rows_list
     else:  # the memory-mapped Arrow file, read in one pass
@@ -125,7 +130,7 @@ def main() -> None:
     model = build_tiny_model.build(tmp / "tiny", steps=1, log=False)  # only its tokenizer and template are used
     corpus = tmp / "corpus.jsonl"
     n = make_corpus(corpus, args.mb)
-    print(f"corpus: {n:,} conversations, {corpus.stat().st_size / 1e6:,.0f} MB")
+    print(f"corpus: {n:,} conversations, {corpus.stat().st_size / 1e6:,.0f} MB", flush=True)
     prep = measure("prepare", model=model, corpus=corpus, out=tmp / "prep")
     if args.num_proc > 1:
         par = measure("prepare", model=model, corpus=corpus, out=tmp / "prep-par", num_proc=args.num_proc)
@@ -134,17 +139,22 @@ def main() -> None:
               f"peak RSS {par['peak_mb']:,.0f} MB (main process); same files: {same}")
     jsonl_mb = (tmp / "prep/train.jsonl").stat().st_size / 1e6
     arrow_mb = (tmp / "prep/train.arrow").stat().st_size / 1e6
+    print(f"\nprepare: {prep['rows']:,} rows in {prep['seconds']:.1f} s = {prep['rows'] / prep['seconds']:,.0f} rows/s; peak RSS {prep['peak_mb']:,.0f} MB, heap at the end {prep['added_mb']:,.0f} MB above the imports "
+          f"(train.jsonl {jsonl_mb:,.0f} MB, train.arrow {arrow_mb:,.0f} MB)", flush=True)
+    before = measure("corpus", corpus=corpus)
+    print(f"the corpus as Python rows (what prepare held before it read by offset): {before['added_mb']:,.0f} MB of heap for {before['rows']:,} rows, "
+          f"so about {before['added_mb'] / before['rows'] * n / 1024:,.1f} GB for all {n:,}", flush=True)
     streamed = measure("prepare", model=model, corpus=corpus, out=tmp / "prep-stream", streaming=1)
     stream = measure("stream", model=model, out=tmp / "prep-stream")
+    print(f"data.streaming: prepare (eval split only) {streamed['seconds']:.1f} s, peak RSS {streamed['peak_mb']:,.0f} MB; the training stream rendered "
+          f"its first {stream['rows']:,} rows at {stream['rows'] / stream['seconds']:,.0f} rows/s, peak RSS {stream['peak_mb']:,.0f} MB, nothing written\n", flush=True)
     old = measure("list", out=tmp / "prep")
     new = measure("arrow", out=tmp / "prep")
-    print(f"\nprepare: {prep['rows']:,} rows in {prep['seconds']:.1f} s = {prep['rows'] / prep['seconds']:,.0f} rows/s; peak RSS {prep['peak_mb']:,.0f} MB "
-          f"(train.jsonl {jsonl_mb:,.0f} MB, train.arrow {arrow_mb:,.0f} MB)\n")
-    print(f"data.streaming: prepare (eval split only) {streamed['seconds']:.1f} s, peak RSS {streamed['peak_mb']:,.0f} MB; the training stream rendered "
-          f"its first {stream['rows']:,} rows at {stream['rows'] / stream['seconds']:,.0f} rows/s, peak RSS {stream['peak_mb']:,.0f} MB, nothing written\n")
     print("| train split, read in one pass | rows | seconds | peak RSS MB | heap held for the data MB |\n|---|---:|---:|---:|---:|")
     for name, m in (("rows as Python dicts (the previous path)", old), ("memory-mapped Arrow (train now)", new)):
         print(f"| {name} | {m['rows']:,} | {m['seconds']:.1f} | {m['peak_mb']:,.0f} | {m['added_mb']:,.0f} |")
+    if old["rows"] < new["rows"]:
+        print(f"\nthe Python rows for all {new['rows']:,}: about {old['added_mb'] / old['rows'] * new['rows'] / 1024:,.1f} GB of heap (from the {old['rows']:,} loaded)")
 
 
 if __name__ == "__main__":
