@@ -139,7 +139,8 @@ def main() -> None:
               f"peak RSS {par['peak_mb']:,.0f} MB (main process); same files: {same}")
     jsonl_mb = (tmp / "prep/train.jsonl").stat().st_size / 1e6
     arrow_mb = (tmp / "prep/train.arrow").stat().st_size / 1e6
-    print(f"\nprepare: {prep['rows']:,} rows in {prep['seconds']:.1f} s = {prep['rows'] / prep['seconds']:,.0f} rows/s; peak RSS {prep['peak_mb']:,.0f} MB, heap at the end {prep['added_mb']:,.0f} MB above the imports "
+    print(f"\nprepare: {prep['rows']:,} rows in {prep['seconds']:.1f} s = {prep['rows'] / prep['seconds']:,.0f} rows/s; peak RSS {prep['peak_mb']:,.0f} MB, "
+          f"heap at the end {prep['added_mb']:,.0f} MB above the imports "
           f"(train.jsonl {jsonl_mb:,.0f} MB, train.arrow {arrow_mb:,.0f} MB)", flush=True)
     before = measure("corpus", corpus=corpus)
     print(f"the corpus as Python rows (what prepare held before it read by offset): {before['added_mb']:,.0f} MB of heap for {before['rows']:,} rows, "
