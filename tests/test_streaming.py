@@ -80,3 +80,16 @@ def test_streaming_recipe_errors(tmp_path: Path) -> None:
     path.write_text("name: s\ndata:\n  inputs: [a.jsonl]\n  streaming: true\n  format: classification\nmodel:\n  path: m\ntrain:\n  max_steps: 5\n")
     with pytest.raises(RecipeError, match="data.streaming is for SFT"):
         load_recipe(path)
+
+
+def test_streamed_training_resumes_from_its_last_checkpoint(tiny_model: Path, corpus: Path, tmp_path: Path) -> None:
+    """A stream has no index to seek to: the Trainer's resume replays it past the batches already
+    seen, from the same seeded shuffle, and goes on to max_steps."""
+    first = recipe(tiny_model, max_steps=2, save_steps=1)
+    task_for(first).prepare(first, corpus, tmp_path / "prep")
+    assert task_for(first).train(first, tmp_path / "prep", tmp_path / "train")["steps"] == 2
+    more = recipe(tiny_model, max_steps=4, save_steps=1)
+    summary = task_for(more).train(more, tmp_path / "prep", tmp_path / "train")
+    assert summary["resumed_from"] == "checkpoint-2" and summary["steps"] == 4
+    logged = [row["step"] for row in map(json.loads, (tmp_path / "train/log.jsonl").read_text().splitlines()) if "loss" in row]
+    assert logged == [1, 2, 3, 4]
