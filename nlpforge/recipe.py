@@ -692,7 +692,8 @@ def _describe(err: dict, path: Path, lines: dict[tuple, int], set_origin: dict[t
         return f"{origin}: {key}: required key is missing"
     got = err.get("input")
     got_s = f" (got {_short(repr(got))})" if not isinstance(got, dict | list) else ""
-    return f"{origin}: {key}: {err['msg']}{got_s}"
+    msg = err["msg"].removeprefix("Value error, ")  # pydantic's wrapper around our validators' own words
+    return f"{origin}: {key}: {msg}{got_s}" if key else f"{origin}: {msg}"
 
 
 def _short(text: str, n: int = 200) -> str:
