@@ -148,7 +148,8 @@ class EngineRequestError(ValueError):
 
 
 class Engine(Protocol):
-    """The offline engines (``HFEngine``, ``VLLMEngine``): eval and batch scoring call these."""
+    """The offline engines (``HFEngine``, ``VLLMEngine``, which subclass it for the methods
+    implemented here, the same for both): eval and batch scoring call these."""
 
     info: BundleInfo
     tok: Any
@@ -156,17 +157,20 @@ class Engine(Protocol):
     progress: bool
 
     @property
-    def task(self) -> str: ...
+    def task(self) -> str:
+        return self.info.task
 
-    def text_ids(self, text: str) -> list[int]: ...
+    def text_ids(self, text: str) -> list[int]:
+        return list(self.tok(text)["input_ids"])
 
     def scoring_ids(self, texts: list[str]) -> list[list[int]]:
         """Ids scored for perplexity: the tokenizer's default encoding, cut to the context length."""
-        ...
+        limit = self.max_length or 10**9
+        return [self.text_ids(t)[:limit] for t in texts]
 
     def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
         """Greedy continuation of each conversation's generation prompt."""
-        ...
+        return [c[0] for c in self.chat_generate(conversations, Sampling(max_tokens=max_new_tokens))]
 
     def generate(self, prompts: list[str], params: Sampling) -> list[list[Completion]]:
         """``params.n`` completions of each prompt text (tokenized as the tokenizer does by default)."""
@@ -185,6 +189,10 @@ class Engine(Protocol):
     def classify(self, texts: list[str]) -> list[list[float]]:
         """Class probabilities per text, index = class id (softmax, or sigmoid when multi-label)."""
         ...
+
+    def _need_classifier(self) -> None:
+        if self.task != "classification":
+            raise ValueError("classify needs a classification bundle (nlpforge.json task: classification)")
 
     def close(self) -> None: ...
 

@@ -11,7 +11,7 @@ import torch
 
 from nlpforge.console import track
 from nlpforge.data.chat import prompt_ids
-from nlpforge.engines.base import Completion, Perplexity, Sampling, classify_ids, probs_from_logits
+from nlpforge.engines.base import Completion, Engine, Perplexity, Sampling, classify_ids, probs_from_logits
 from nlpforge.engines.bundle import BundleInfo, load_tokenizer
 from nlpforge.engines.decode import Row, decode
 from nlpforge.models import torch_dtype
@@ -29,7 +29,7 @@ def pad_id(tok: Any, info: BundleInfo) -> int:
     return tok.pad_token_id if tok.pad_token_id is not None else (info.stop_ids or [0])[0]
 
 
-class HFEngine:
+class HFEngine(Engine):
     def __init__(self, model: Any, tok: Any, info: BundleInfo, batch_size: int = 32):
         self.model = model.eval()
         self.tok = tok
@@ -37,10 +37,6 @@ class HFEngine:
         self.batch_size = batch_size
         self.progress = True  # batch scoring draws its own bar (rich allows one live display)
         self.max_length: int | None = info.max_length or getattr(model.config, "max_position_embeddings", None)
-
-    @property
-    def task(self) -> str:
-        return self.info.task
 
     @classmethod
     def from_model(cls, model: Any, tok: Any, info: BundleInfo, batch_size: int = 32) -> HFEngine:
@@ -63,16 +59,6 @@ class HFEngine:
     def _batches(self, lengths: list[int], name: str) -> Iterator[list[int]]:
         batches = sorted_batches(lengths, self.batch_size)
         return track(batches, -(-len(lengths) // self.batch_size), name) if self.progress else batches
-
-    def text_ids(self, text: str) -> list[int]:
-        return list(self.tok(text)["input_ids"])
-
-    def scoring_ids(self, texts: list[str]) -> list[list[int]]:
-        limit = self.max_length or 10**9
-        return [self.text_ids(t)[:limit] for t in texts]
-
-    def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
-        return [c[0] for c in self.chat_generate(conversations, Sampling(max_tokens=max_new_tokens))]
 
     def chat_generate(self, conversations: list[list[dict]], params: Sampling) -> list[list[Completion]]:
         return self.generate_ids([prompt_ids(self.tok, c) for c in conversations], params)
@@ -132,8 +118,7 @@ class HFEngine:
         return out
 
     def classify(self, texts: list[str]) -> list[list[float]]:
-        if self.task != "classification":
-            raise ValueError("classify needs a classification bundle (nlpforge.json task: classification)")
+        self._need_classifier()
         return self.classify_ids(classify_ids(self.tok, texts, self.info.max_length))
 
     @torch.inference_mode()

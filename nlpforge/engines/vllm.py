@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 from nlpforge.data.chat import prompt_ids
-from nlpforge.engines.base import Completion, Perplexity, Sampling, TokenLogprob, classify_ids, probs_from_logits
+from nlpforge.engines.base import Completion, Engine, Perplexity, Sampling, TokenLogprob, classify_ids, probs_from_logits
 from nlpforge.engines.bundle import BundleInfo, load_tokenizer
 from nlpforge.errors import StageError
 
@@ -173,7 +173,7 @@ def completion(o: Any, prompt_len: int, want_logprobs: bool) -> Completion:
                       logprobs=lps)  # type: ignore[arg-type]
 
 
-class VLLMEngine:
+class VLLMEngine(Engine):
     def __init__(self, info: BundleInfo, threads: int | None = None, batch_size: int | None = None, **llm_opts: Any):
         try:
             from vllm import LLM
@@ -190,10 +190,6 @@ class VLLMEngine:
             args.setdefault("max_num_seqs", batch_size)
         self.llm = LLM(**args)
 
-    @property
-    def task(self) -> str:
-        return self.info.task
-
     def _tokens(self, ids: list[list[int]]) -> list[dict]:
         return [{"prompt_token_ids": x} for x in ids]
 
@@ -201,21 +197,11 @@ class VLLMEngine:
         outputs = self.llm.generate(self._tokens(prompts), sampling_params(params, self.info.stop_ids), use_tqdm=False)
         return [[completion(c, len(p), params.logprobs is not None) for c in out.outputs] for out, p in zip(outputs, prompts)]
 
-    def chat(self, conversations: list[list[dict]], max_new_tokens: int) -> list[Completion]:
-        return [c[0] for c in self.chat_generate(conversations, Sampling(max_tokens=max_new_tokens))]
-
     def chat_generate(self, conversations: list[list[dict]], params: Sampling) -> list[list[Completion]]:
         return self._run([prompt_ids(self.tok, c) for c in conversations], params)
 
-    def text_ids(self, text: str) -> list[int]:
-        return list(self.tok(text)["input_ids"])
-
     def generate(self, prompts: list[str], params: Sampling) -> list[list[Completion]]:
         return self._run([self.text_ids(p) for p in prompts], params)
-
-    def scoring_ids(self, texts: list[str]) -> list[list[int]]:
-        limit = self.max_length or 10**9
-        return [self.text_ids(t)[:limit] for t in texts]
 
     def _prompt_logprobs(self, ids_list: list[list[int]]) -> list[Any]:
         params = sampling_params(Sampling(max_tokens=1, prompt_logprobs=0), self.info.stop_ids)
@@ -241,8 +227,7 @@ class VLLMEngine:
         return total, count
 
     def classify(self, texts: list[str]) -> list[list[float]]:
-        if self.task != "classification":
-            raise ValueError("classify needs a classification bundle (nlpforge.json task: classification)")
+        self._need_classifier()
         from vllm import PoolingParams
 
         enc = classify_ids(self.tok, texts, self.info.max_length)
