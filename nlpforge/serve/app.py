@@ -20,7 +20,7 @@ from nlpforge.engines.bundle import BundleInfo
 from nlpforge.serve.middleware import Guard, error_response
 from nlpforge.serve.protocol import APIError
 from nlpforge.serve.routes import chat, classify, completions, misc
-from nlpforge.serve.state import Server, ServerConfig
+from nlpforge.serve.state import Server, ServerConfig, validation_message
 from nlpforge.serve.watch import Watch, watch_registry
 
 
@@ -58,10 +58,8 @@ def create_app(info: BundleInfo, engine: AsyncEngine, cfg: ServerConfig | None =
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = exc.errors()
-        where = ".".join(str(x) for x in (errs[0].get("loc", ()) if errs else ()) if x != "body")
-        msg = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'body') or 'body'}: {str(e.get('msg')).removeprefix('Value error, ')}" for e in errs[:5])
-        return error_response(APIError(400, msg or "invalid request", param=where or None))
+        msg, param = validation_message(exc.errors())
+        return error_response(APIError(400, msg, param=param))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -45,12 +46,11 @@ class ServerConfig:
     hallucination_gate: float = 0.5  # grounded answers scoring above it are counted (nlpforge_hallucination_over_gate)
 
 
-def validation_message(exc: ValidationError) -> tuple[str, str | None]:
-    """The first problems of a pydantic error as one message, and the field to name as ``param``."""
-    errs = exc.errors()
-    first = ".".join(str(x) for x in errs[0]["loc"]) if errs else None
-    msg = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'body'}: {str(e['msg']).removeprefix('Value error, ')}" for e in errs[:5])
-    return msg or "invalid request", first or None
+def validation_message(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """The first problems of a validation error (pydantic's, or FastAPI's without its ``body`` prefix) as one message, and the field to name as ``param``."""
+    where = [".".join(str(x) for x in e.get("loc", ()) if x != "body") for e in errors[:5]]
+    msg = "; ".join(f"{w or 'body'}: {str(e.get('msg')).removeprefix('Value error, ')}" for w, e in zip(where, errors))
+    return msg or "invalid request", (where[0] if where else None) or None
 
 
 def client_error(exc: BaseException) -> BaseException:
@@ -175,7 +175,7 @@ class Server:
             params = req.to_sampling(self.defaults, min(want or self.defaults.max_tokens, room, self.cfg.max_tokens_limit))
             params.check_vocab(self.vocab)
         except ValidationError as exc:
-            msg, param = validation_message(exc)
+            msg, param = validation_message(exc.errors())
             raise P.APIError(400, msg, param=param) from None
         except ValueError as exc:
             raise P.APIError(400, str(exc), param="logit_bias" if "logit_bias" in str(exc) else "n" if str(exc).startswith("n=") else None) from None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from nlpforge.data.chat import text_content
 from nlpforge.engines.base import MAX_LOGPROBS, Sampling
-from nlpforge.serve.protocol.common import ChoiceLogprobs, Loose, SamplingFields, Usage
+from nlpforge.serve.protocol.common import ChoiceLogprobs, Loose, Response, SamplingFields, Usage
 
 
 class ContentPart(Loose):
@@ -96,12 +95,8 @@ class ChatChoice(BaseModel):
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletion(BaseModel):
-    id: str
+class ChatCompletion(Response):
     object: Literal["chat.completion"] = "chat.completion"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    model: str
-    system_fingerprint: str | None = None  # NAME@vN: the registry version that answered
     choices: list[ChatChoice]
     usage: Usage
 
@@ -118,11 +113,7 @@ class ChatChunkChoice(BaseModel):
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletionChunk(BaseModel):
-    id: str
+class ChatCompletionChunk(Response):
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    model: str
-    system_fingerprint: str | None = None  # NAME@vN: the registry version that answered
     choices: list[ChatChunkChoice]
     usage: Usage | None = None

@@ -8,6 +8,7 @@ the range both engines compute safely, so a bad value is a 400 that names the fi
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -87,6 +88,16 @@ class SamplingFields(Loose):
             stop=self.stop, seed=self.seed, ignore_eos=self.ignore_eos, presence_penalty=self.presence_penalty or 0.0,
             frequency_penalty=self.frequency_penalty or 0.0, repetition_penalty=self.repetition_penalty or 1.0, logit_bias=self.logit_bias, **extra,
         )
+
+
+class Response(BaseModel):
+    """What every generation response and stream chunk carries."""
+
+    id: str
+    object: str
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    system_fingerprint: str | None = None  # NAME@vN: the registry version that answered
 
 
 class Usage(BaseModel):

@@ -3,13 +3,12 @@ lm-evaluation-harness's ``local-completions`` scores with)."""
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from nlpforge.engines.base import MAX_LOGPROBS, Sampling
-from nlpforge.serve.protocol.common import LegacyLogprobs, SamplingFields, Usage
+from nlpforge.serve.protocol.common import LegacyLogprobs, Response, SamplingFields, Usage
 
 TokenIds = Annotated[list[int], Field(min_length=1)]
 
@@ -47,11 +46,7 @@ class CompletionChoice(BaseModel):
     logprobs: LegacyLogprobs | None = None
 
 
-class Completion(BaseModel):
-    id: str
+class Completion(Response):
     object: Literal["text_completion"] = "text_completion"
-    created: int = Field(default_factory=lambda: int(time.time()))
-    model: str
-    system_fingerprint: str | None = None  # NAME@vN: the registry version that answered
     choices: list[CompletionChoice]
     usage: Usage | None = None

@@ -39,13 +39,18 @@ async def chat(req: P.ChatCompletionRequest, srv: Annotated[Server, Depends(serv
     k = params.logprobs or 0
     choices = [P.ChatChoice(index=c.index, message=P.AssistantMessage(content=c.text), finish_reason=c.finish_reason, logprobs=srv.chat_logprobs(c.logprobs, k))
                for c in out.choices]
-    completion = sum(len(c.token_ids) for c in out.choices)
+    return json_response(P.ChatCompletion(id=rid, model=model, system_fingerprint=fp, choices=choices, usage=_answered(srv, req, rid, model, messages, fp, prompt, out)))
+
+
+def _answered(srv: Server, req: P.ChatCompletionRequest, rid: str, model: str, messages: list[dict], fp: str | None, prompt: list[int], out: GenOut) -> P.Usage:
+    """Store the finished answer for feedback, hand a grounded one to the monitor; its usage."""
+    texts = [c.text for c in out.choices]
     if srv.feedback:
-        srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp, req.grounding())
+        srv.feedback.remember(rid, model, messages, texts, fp, req.grounding())
     if (context := req.grounding()) is not None:
-        srv.monitor.grounded(model, context, [c.text for c in out.choices])
-    usage = P.Usage(prompt_tokens=len(prompt), completion_tokens=completion, total_tokens=len(prompt) + completion)
-    return json_response(P.ChatCompletion(id=rid, model=model, system_fingerprint=fp, choices=choices, usage=usage))
+        srv.monitor.grounded(model, context, texts)
+    n = sum(len(c.token_ids) for c in out.choices)
+    return P.Usage(prompt_tokens=len(prompt), completion_tokens=n, total_tokens=len(prompt) + n)
 
 
 def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[int], params: Sampling, rid: str, adapter: str | None,
@@ -75,13 +80,8 @@ def _stream(srv: Server, req: P.ChatCompletionRequest, model: str, prompt: list[
                 events.append(sse(P.ChatCompletionChunk(id=rid, model=model, system_fingerprint=fp, choices=[P.ChatChunkChoice(
                     index=i, delta=P.DeltaMessage(content=text), finish_reason=finish, logprobs=srv.chat_logprobs(new_lp, k) if new_lp else None)])))
         if out.finished:
-            if srv.feedback:
-                srv.feedback.remember(rid, model, messages, [c.text for c in out.choices], fp, req.grounding())
-            if (context := req.grounding()) is not None:
-                srv.monitor.grounded(model, context, [c.text for c in out.choices])
+            usage = _answered(srv, req, rid, model, messages, fp, prompt, out)
             if include_usage:
-                n = sum(len(c.token_ids) for c in out.choices)
-                usage = P.Usage(prompt_tokens=len(prompt), completion_tokens=n, total_tokens=len(prompt) + n)
                 events.append(sse(P.ChatCompletionChunk(id=rid, model=model, system_fingerprint=fp, choices=[], usage=usage)))
         return events
 
