@@ -38,9 +38,6 @@ class Stage:
     outputs: Callable[[Recipe], tuple[str, ...]]  # paths relative to the run dir (the task decides some)
     run: Callable[[Recipe, RunDir, Manifest], dict[str, Any]]
 
-    def output_paths(self, recipe: Recipe) -> tuple[str, ...]:
-        return self.outputs(recipe)
-
 
 def _model_dir(recipe: Recipe) -> list[Path]:
     return [Path(resolve_model_path(recipe.model.path))]
@@ -112,7 +109,7 @@ def _input_hashes(paths: list[Path | str], run: RunDir, stage: str, recipe: Reci
             continue
         is_model = p in _model_dir(recipe)
         if not p.exists() and not is_model:
-            producer = next((s.name for s in STAGES if any(str(p).endswith(o) for o in s.output_paths(recipe))), None)
+            producer = next((s.name for s in STAGES if any(str(p).endswith(o) for o in s.outputs(recipe))), None)
             hint = f"; run stage '{producer}' first (nlpforge run RECIPE --stages {producer})" if producer else ""
             raise StageError(f"{stage}: input {p} is missing{hint}")
         key = str(p.relative_to(run.root)) if p.is_relative_to(run.root) else str(p)
@@ -190,7 +187,7 @@ def _run_stages(recipe: Recipe, run: RunDir, selected: list[Stage], fresh: bool,
             manifest.inputs = inputs
             run.save_manifest(manifest)
         entry = run.stage_entry(stage.name)
-        outputs_there = all((run.root / o).exists() for o in stage.output_paths(recipe))
+        outputs_there = all((run.root / o).exists() for o in stage.outputs(recipe))
         if not fresh and entry.status == "completed" and entry.fingerprint == fingerprint and outputs_there:
             log(f"[dim]{stage.name}: unchanged since {entry.finished}, skipped[/dim]")
             report.append({"stage": stage.name, "status": "cached", "seconds": entry.seconds, "summary": entry.summary})
@@ -209,7 +206,7 @@ def _run_stages(recipe: Recipe, run: RunDir, selected: list[Stage], fresh: bool,
             log(f"{stage.name}: failed: {exc}")
             raise
         seconds = round(time.time() - start, 1)
-        outputs = {o: hash_path(run.root / o) for o in stage.output_paths(recipe)}
+        outputs = {o: hash_path(run.root / o) for o in stage.outputs(recipe)}
         run.update_stage(stage.name, status="completed", finished=now(), seconds=seconds, outputs=outputs, summary=summary, error=None)
         log(f"{stage.name}: completed in {seconds}s: {json.dumps(summary)}")
         report.append({"stage": stage.name, "status": "ran", "seconds": seconds, "summary": summary})

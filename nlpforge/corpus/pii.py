@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 ID_ENTITIES = ("MEDICAL_RECORD_NUMBER", "HEALTH_PLAN_ID", "ACCOUNT_NUMBER", "LICENSE_NUMBER", "VEHICLE_ID", "DEVICE_ID")
 ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "URL", "US_SSN", "DATE_TIME", *ID_ENTITIES)
-OPERATORS = ("replace", "redact", "mask", "hash", "pseudonym")
 
 _EDGE_L, _EDGE_R = r"(?<![\w\-/.+])", r"(?![\w\-]|[.,]\d)"
 _I = re.IGNORECASE

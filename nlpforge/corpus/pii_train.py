@@ -89,9 +89,6 @@ class Synth:
         f = self.faker()
         return f.city()
 
-    def street(self) -> str:
-        return self.en.street_address() if self.rng.random() < 0.7 else self.faker().street_address()
-
     def date(self) -> str:
         d = self.en.date_between("-80y", "+2y")
         fmt = self.rng.choice(["%B %d, %Y", "%b %d", "%d %B %Y", "%m/%d/%Y", "%Y-%m-%d", "%A, %B %d", "%d.%m.%Y", "%B %Y", "%b. %d, %Y"])

@@ -90,11 +90,6 @@ class ScoreJob:
         return json.loads(json.dumps(fp))  # as job.json reads back (tuples become lists), or a rerun never matches it
 
 
-def resolve_model(ref: str) -> Path:
-    """A bundle path, or NAME@STAGE / NAME@VERSION through the model registry."""
-    return resolve(ref)
-
-
 class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
@@ -192,7 +187,7 @@ def _check_model(job: ScoreJob) -> BundleInfo | None:
         return None
     if not job.model:
         raise StageError(f"--task {job.task} needs --model BUNDLE (an exported bundle folder or NAME@STAGE)")
-    info = read_bundle(resolve_model(job.model))
+    info = read_bundle(resolve(job.model))  # a bundle path, or NAME@STAGE through the registry
     wants = "classification" if job.task == "classify" else "chat"
     if info.task != wants:
         valid = "classify" if info.task == "classification" else "generate, chat, perplexity, batch files"
