@@ -51,11 +51,7 @@ def column(data: Any, name: str) -> str:
     """Source column of canonical field ``name`` (data.columns, then the legacy *_field keys)."""
     if name in data.columns:
         return data.columns[name]
-    if name == "text":
-        return data.text_field
-    if name == "messages":
-        return data.messages_field
-    return name
+    return {"text": data.text_field, "messages": data.messages_field}.get(name, name)
 
 
 def _get(record: dict, data: Any, name: str, required: bool) -> Any:
