@@ -10,7 +10,8 @@ Built-in scorers:
   unigram_overlap  1 - fraction of output word tokens found in the source
   bigram_novelty   fraction of output word bigrams absent from the source
   minilm_cosine    1 - max cosine(MiniLM(output), MiniLM(source chunk of ~3 sentences))
-  nlpforge         nlpforge.evals.factuality.score_records(...)[i]["hallucination_score"] (fitted, no embedding: the default)
+  nlpforge         nlpforge.evals.factuality.score_records(..., background=True)[i]["hallucination_score"] (fitted, no
+                   embedding: the default of ``nlpforge eval factuality``; the records of the split are the set)
   nlpforge_emb     the same with embedding=True (the fitted variant that also uses the MiniLM embedding distance)
   checker          nlpforge.evals.checker.Checker.load(--checker PATH).score(sources, outputs) (only with --checker)
   judge            an LLM judge through an OpenAI-compatible endpoint, P(No) (only with --judge-url, --judge-model)
@@ -116,7 +117,7 @@ def nlpforge_scorer(records: list[dict]) -> list[float | None]:
     sys.path.insert(0, str(ROOT))
     from nlpforge.evals.factuality import score_records
 
-    res = score_records(records, source_field="source", output_field="output")
+    res = score_records(records, source_field="source", output_field="output", background=True)
     return [None if x is None else x.get("hallucination_score") for x in res]
 
 
@@ -125,7 +126,7 @@ def nlpforge_emb_scorer(records: list[dict]) -> list[float | None]:
     from nlpforge.evals.factuality import score_records
 
     _minilm()  # threads and offline settings as for minilm_cosine
-    res = score_records(records, source_field="source", output_field="output", embedding=True)
+    res = score_records(records, source_field="source", output_field="output", embedding=True, background=True)
     return [None if x is None else x.get("hallucination_score") for x in res]
 
 

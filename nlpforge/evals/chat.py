@@ -56,7 +56,7 @@ def factuality(engine: HFEngine, cfg: EvalConfig, rows: list[dict], texts: list[
         sampled = engine.chat_generate(prompts, Sampling(max_tokens=cfg.max_new_tokens, n=fc.samples, temperature=fc.temperature, seed=0))
         for rec, s in zip(records, sampled):
             rec["samples"] = [c.text for c in s]
-    per = F.score_records(records, "source", "output", "reference", samples_field="samples" if fc.samples else None)
+    per = F.score_records(records, "source", "output", "reference", samples_field="samples" if fc.samples else None, background=True)
     if fc.samples and fc.embedding:
         for rec, parts in zip(records, per):
             parts["selfcheck_embedding"] = F.selfcheck_embedding(F.split_sentences(rec["output"]), rec["samples"])

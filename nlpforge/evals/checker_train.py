@@ -164,7 +164,7 @@ def train_checker(
         from nlpforge.evals.factuality import score_records
 
         t1 = time.time()
-        mf = [r["hallucination_score"] for r in score_records([{"source": p["source"], "output": p["claim"]} for p in dev])]
+        mf = [r["hallucination_score"] for r in score_records([{"source": p["source"], "output": p["claim"]} for p in dev], background=True)]
         meta["model_free_pairs_per_second"] = round(len(dev) / max(time.time() - t1, 1e-9), 2)
         meta["dev_auroc"]["model_free"] = _auroc(labels, mf)
     kinds = sorted({p["kind"] for p in dev if p["label"] == 1})

@@ -31,11 +31,15 @@ Every measure states its direction, range and what it returns when there is noth
 - ``unigram_novelty`` ... ``novel_negation``, ``novel_antonym``, ``longest_copy``, ``copied``: word-level novelty of the
   output against the source (``lexical_parts``); ``embedding_distance`` (``score_records(...,
   embedding=True)``): 1 - best MiniLM cosine between the output and a three-sentence source window.
+- ``idf_unsupported``, ``better_source_margin`` (``score_records(..., background=True)``): the
+  output against the other sources of the set it is scored with (``background_parts``): does
+  another document fit it better than its own?
 
 ``hallucination_score`` is P(hallucinated) from a small logistic model FITTED on labelled real text
 (``nlpforge/evals/hallucination_model.py`` and ``.json``: which data, which features, dev AUROC
 and calibration), over the source checks above; it uses the ``embedding`` variant when the parts
-hold ``embedding_distance``. Signals the fit data cannot hold (SelfCheck, judge, token
+hold ``embedding_distance``, and a ``+background`` variant when they hold the set's background
+parts (a whole set scored at once: ``eval factuality``, the eval stage, the ``evaluate`` module). Signals the fit data cannot hold (SelfCheck, judge, token
 uncertainty) are added on top as a noisy-OR with the hand weights in ``WEIGHTS``:
 ``1 - (1 - p_fitted) * prod(1 - w_k * x_k)``. Higher = more likely hallucinated, [0, 1]; None when
 nothing is defined (an empty output, no source and no extra signal). ``noisy_or_score`` keeps the
@@ -565,6 +569,85 @@ def embedding_distance(outputs: Sequence[str], sources: Sequence[str], encoder: 
     return out
 
 
+# --- support by the other sources of a set (no model) --------------------------------------------
+
+BACKGROUND_MIN = 20  # other distinct sources a set needs before "another source fits better" means anything
+BACKGROUND_MAX = 2000  # a seeded sample of this many other sources at most (the matrix is outputs x sample)
+BM25_K1, BM25_B = 1.2, 0.5  # BM25's length scaling of a source's coverage (b chosen on the dev split: 0.25-0.5 best)
+_BG_STOP = frozenset("a an the of to in for and or is are be by with on at as from that this it its into can not no".split())
+
+
+def _stem4(text: str) -> list[str]:
+    return [w[:4] for w in WORD_RE.findall(text.lower()) if w not in _BG_STOP]
+
+
+def _char4(text: str) -> list[str]:
+    s = " ".join(WORD_RE.findall(text.lower()))
+    return [s[i : i + 4] for i in range(max(1, len(s) - 3))]
+
+
+def background_parts(outputs: Sequence[str], sources: Sequence[str], max_background: int = BACKGROUND_MAX, seed: int = 0) -> list[dict[str, float] | None]:
+    """How well the output's own source covers it, against the other sources of the same set.
+
+    Coverage: the IDF-weighted share of the output's 4-letter word stems (stop words out) and of
+    its character 4-grams found in a source, the mean of the two; IDF over the set's sources, so a
+    word every source has says little and a rare one much. Two parts, both "higher = worse":
+
+    - ``idf_unsupported``: 1 - the own source's coverage, [0, 1];
+    - ``better_source_margin``: the best coverage by any *other* source of the set minus the own
+      source's, each scaled for the source's length as BM25 does (``BM25_K1``, ``BM25_B``: a long
+      source covers any text better by chance), about [-1.4, 1.4]: high when the output fits some
+      other document better than its own (a summary of a different text, an answer grounded in
+      the wrong context), which word overlap alone cannot tell from a free paraphrase.
+
+    None for a record without output or source, and for every record when the set has fewer than
+    ``BACKGROUND_MIN`` other distinct sources. Large sets use a seeded sample of
+    ``max_background`` other sources. Written here because no library scores a text against a
+    set's other documents this way; the counting is scikit-learn's.
+    """
+    import random
+
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    distinct = list(dict.fromkeys(s for s in sources if s.strip()))
+    out: list[dict[str, float] | None] = [None] * len(outputs)
+    rows = [i for i, (o, s) in enumerate(zip(outputs, sources, strict=True)) if o.strip() and s.strip()]
+    if len(distinct) <= BACKGROUND_MIN or not rows:
+        return out
+    sample = distinct if len(distinct) <= max_background else random.Random(seed).sample(distinct, max_background)
+    where = {s: j for j, s in enumerate(distinct)}
+    own = [where[sources[i]] for i in rows]
+    in_sample = {s: j for j, s in enumerate(sample)}
+    cover_own, scaled_own, scaled_best = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows))
+    for analyzer in (_stem4, _char4):
+        vec = CountVectorizer(analyzer=analyzer, binary=True, dtype=np.float32).fit(distinct)
+        bg = vec.transform(sample)
+        idf = np.log((bg.shape[0] + 1) / (np.asarray(bg.sum(axis=0)).ravel() + 0.5)).astype(np.float32)
+        unseen = float(np.log((bg.shape[0] + 1) / 0.5))  # a gram no source has
+        outs = vec.transform([outputs[i] for i in rows]).multiply(idf).tocsr()
+        total = np.asarray(outs.sum(axis=1)).ravel() + unseen * (np.array([len(set(analyzer(outputs[i]))) for i in rows]) - np.diff(outs.indptr))
+        total = np.maximum(total, 1e-9)
+        srcs = vec.transform(distinct).tocsr()
+        lengths = np.diff(srcs.indptr)
+        scale = (BM25_K1 + 1) / (1 + BM25_K1 * (1 - BM25_B + BM25_B * lengths / max(float(np.diff(bg.indptr).mean()), 1.0)))
+        hits = np.asarray(outs.multiply(srcs[own]).sum(axis=1)).ravel() / total
+        cover_own += hits
+        scaled_own += hits * scale[own]
+        bg_scaled = (sp.diags(scale[[where[t] for t in sample]]) @ bg).T.tocsc()
+        for lo in range(0, len(rows), 1024):  # outputs x sample in blocks: bounded memory
+            block = (outs[lo : lo + 1024] @ bg_scaled).toarray() / total[lo : lo + 1024, None]
+            for k, i in enumerate(rows[lo : lo + 1024]):
+                j = in_sample.get(sources[i])
+                if j is not None:
+                    block[k, j] = -np.inf  # not its own source
+            scaled_best[lo : lo + 1024] += block.max(axis=1)
+    for k, i in enumerate(rows):
+        out[i] = {"idf_unsupported": round(float(1.0 - cover_own[k] / 2), 6), "better_source_margin": round(float(scaled_best[k] - scaled_own[k]) / 2, 6)}
+    return out
+
+
 # --- token uncertainty -------------------------------------------------------------------------
 
 
@@ -704,6 +787,7 @@ def score_records(
     weights: dict[str, float] | None = None,
     progress: Callable[[Iterable[Any], int, str], Iterable[Any]] | None = None,
     embedding: bool = False,
+    background: bool = False,
 ) -> list[dict[str, Any]]:
     """Model-free factuality of each record's output: ``{"hallucination_score": float|None, ...parts}``.
 
@@ -711,7 +795,10 @@ def score_records(
     (``reference_field``), against the reference. ``samples_field`` (a list of sampled answers)
     adds the SelfCheck n-gram part. ``embedding`` adds ``embedding_distance`` (MiniLM; about half
     the speed) and scores with the fitted variant that uses it. ``weights`` scores with the old
-    hand-weighted noisy-OR instead. Records keep their order; missing fields count as empty text.
+    hand-weighted noisy-OR instead. ``background`` scores each output against the set's other
+    sources too (``background_parts``; a record's score then depends on the set it is scored
+    with, so per-request and batch-by-batch scoring leave it off) and uses the fitted variant
+    with those parts. Records keep their order; missing fields count as empty text.
     """
     def text(r: dict, key: str | None) -> str:
         v = r.get(key) if key else None
@@ -724,6 +811,7 @@ def score_records(
     parsed_out = [parsed[t] for t in outputs]
     parsed_src = [parsed[t] for t in sources]
     distances = embedding_distance(outputs, sources) if embedding else None
+    against = background_parts(outputs, sources) if background else [None] * len(records)
     rows = range(len(records))
     if progress is not None:
         rows = progress(rows, len(records), "factuality")  # type: ignore[assignment]
@@ -738,6 +826,7 @@ def score_records(
             parts = check_against_source(out, parsed_src[i])
             if distances is not None:
                 parts["embedding_distance"] = distances[i]
+            parts.update(against[i] or {})
         if reference_field and isinstance(r.get(reference_field), str):
             parts["answer_f1"] = token_f1(outputs[i], r[reference_field])
             parts["answer_exact"] = float(normalize_squad(outputs[i]) == normalize_squad(r[reference_field]))

@@ -11,6 +11,7 @@ _DESCRIPTION = ("Model-free hallucination score of each prediction against its s
                 "hallucinated, [0, 1], calibrated on its fit data; None where nothing can be checked (empty prediction or source).")
 _KWARGS = """predictions: list of str (generated text); sources: list of str (what it must be faithful to);
 embedding: bool (default False) also use the MiniLM embedding distance (the fitted variant with that feature).
+The predictions of one compute() are scored as a set: each is also checked against the other sources (background_parts).
 Returns {"hallucination_score": mean over defined rows | None, "scores": per-row list, "defined": count}."""
 
 
@@ -19,6 +20,6 @@ class Hallucination(evaluate.Metric):
         return text_pair_info(_DESCRIPTION, _KWARGS, "sources")
 
     def _compute(self, predictions, sources, embedding: bool = False):
-        rows = score_records([{"source": s, "output": p} for p, s in zip(predictions, sources, strict=True)], embedding=embedding)
+        rows = score_records([{"source": s, "output": p} for p, s in zip(predictions, sources, strict=True)], embedding=embedding, background=True)
         scores = [r["hallucination_score"] for r in rows]
         return per_row("hallucination_score", scores)
