@@ -122,17 +122,11 @@ def run_export(recipe: Recipe, prepared: Path, adapter: Path, eval_dir: Path, ma
     model = model.to(torch_dtype(dtype))
     model.config.eos_token_id = stop_ids
     model.config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = stop_ids
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.max_new_tokens = cfg.max_new_tokens
-    if cfg.temperature > 0:
-        model.generation_config.do_sample = True
-        model.generation_config.temperature = cfg.temperature
-        model.generation_config.top_p = cfg.top_p
-    else:  # a base that is itself a bundle (improve) loads with the greedy temperature 0 that transformers refuses to save; it is written back below
-        model.generation_config.do_sample = False
-        model.generation_config.temperature = None
-        model.generation_config.top_p = None
+    gen = model.generation_config
+    gen.eos_token_id, gen.pad_token_id, gen.max_new_tokens = stop_ids, tok.pad_token_id, cfg.max_new_tokens
+    sampled = cfg.temperature > 0
+    # greedy: None, not 0 (a base that is itself a bundle, in improve, loads with the temperature 0 that transformers refuses to save; it is written back below)
+    gen.do_sample, gen.temperature, gen.top_p = sampled, cfg.temperature if sampled else None, cfg.top_p if sampled else None
 
     results = EvalResults.read(eval_dir) if EvalResults.path_in(eval_dir).is_file() else None
     # adapter bundles: `model: NAME` picks the tuned adapter, `NAME-base` the base

@@ -103,13 +103,6 @@ def callbacks(recipe: Recipe, out_dir: Path, has_eval: bool) -> list[TrainerCall
     return out
 
 
-def best_checkpoint_summary(trainer: Any) -> dict[str, Any]:
-    state = trainer.state
-    if not state.best_model_checkpoint:
-        return {}
-    return {"best_checkpoint": Path(state.best_model_checkpoint).name, "best_metric": state.best_metric}
-
-
 def finish(trainer: Any, model: Any, tok: Any, recipe: Recipe, out_dir: Path, n_rows: int, collator: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """Train (resuming from the last complete checkpoint), save the adapter, write the summary."""
     last = last_complete_checkpoint(out_dir / "checkpoints")
@@ -137,7 +130,8 @@ def finish(trainer: Any, model: Any, tok: Any, recipe: Recipe, out_dir: Path, n_
         summary.update(
             tokens_seen=collator.real, padding_share=round(1 - collator.real / collator.slots, 4), tokens_per_second=round(collator.real / max(seconds, 1e-9), 1)
         )
-    summary.update(best_checkpoint_summary(trainer))
+    if trainer.state.best_model_checkpoint:
+        summary.update(best_checkpoint=Path(trainer.state.best_model_checkpoint).name, best_metric=trainer.state.best_metric)
     if final_eval is not None:
         summary["eval"] = final_eval  # the saved adapter's scores (the best checkpoint's with early stopping)
     atomic_write_json(out_dir / "summary.json", summary)
