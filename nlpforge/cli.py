@@ -438,13 +438,13 @@ def serve(
     problems = check_serve_settings(s.vllm_overrides(), s.engine)
     if problems:
         raise RecipeError("; ".join(problems))
+    if watch and s.engine == "vllm-server":  # before the exec below, which never returns
+        raise RecipeError("--watch-registry needs nlpforge's own server (--engine vllm or hf); vLLM's server process cannot swap its model")
     keys = read_api_keys(api_key, api_key_file)
     console.print(f"serving {path} on http://{s.host}:{s.port}/v1 ({s.engine} engine)")
     if s.engine == "vllm-server":
         exec_vllm_server(path, s, keys[0] if keys else None, extra)
         return
-    if watch and s.engine == "vllm-server":
-        raise RecipeError("--watch-registry needs nlpforge's own server (--engine vllm or hf); vLLM's server process cannot swap its model")
     serve_bundle(path, s, server_config(s, keys, feedback_dir, log_prompts, redact_pii), drain_s=drain, watch=watch)
 
 

@@ -58,3 +58,16 @@ def test_serve_refuses_a_misspelt_engine_arg_before_starting(quickstart_run: Pat
     r = subprocess.run([sys.executable, "-m", "nlpforge", "serve", str(quickstart_run / "export"), "--engine-arg", "max_num_seqs"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "expected KEY=VALUE" in " ".join((r.stdout + r.stderr).split())
+
+
+def test_watch_registry_with_vllms_own_server_fails_before_starting_it(quickstart_run: Path, tmp_path: Path) -> None:
+    """vLLM's server process cannot swap its model: refused at once, not after handing the process to vLLM."""
+    from nlpforge.export.registry import promote, register
+
+    reg = tmp_path / "registry"
+    name, version = register(quickstart_run / "export", root=reg)
+    promote(f"{name}@{version}", "production", reg)
+    r = subprocess.run([sys.executable, "-m", "nlpforge", "serve", f"{name}@production", "--registry", str(reg), "--watch-registry", "--engine", "vllm-server"],
+                       capture_output=True, text=True, timeout=120)
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode != 0 and "--watch-registry needs nlpforge's own server" in said and "serving" not in said
