@@ -31,7 +31,7 @@ def test_faithful_output_has_full_precision_and_a_low_score() -> None:
     s = one("Helix Labs will buy Zentrix for $240 million, adding about 1200 employees.")
     assert s["entity_precision"] == 1.0 and s["number_precision"] == 1.0  # "1,200" = "1200"
     assert s["negation_mismatch"] == 0.0
-    # fitted score (issue 16): not an absolute bound; a faithful paraphrase is not a verbatim copy, and in the real-text fit
+    # fitted score: not an absolute bound; a faithful paraphrase is not a verbatim copy, and in the real-text fit
     # data about half of the non-copied outputs were hallucinated, so it scores near the middle. It must rank below an edit of itself.
     assert s["hallucination_score"] < one("Helix Labs will buy Quantix for $240 million, adding about 1200 employees.")["hallucination_score"]
 
@@ -68,7 +68,7 @@ def test_negation_flip_is_caught() -> None:
     assert one("The Zephyr Kettle has no battery.")["negation_mismatch"] == 0.0
     s = one("The Zephyr Kettle has a battery.")
     copied = one("The Zephyr Kettle has no battery.")["hallucination_score"]  # a verbatim copy
-    assert s["negation_mismatch"] == 1.0 and s["hallucination_score"] > copied + 0.3  # fitted score (issue 16): was > 0.5 with hand weights
+    assert s["negation_mismatch"] == 1.0 and s["hallucination_score"] > copied + 0.3  # fitted score: was > 0.5 with hand weights
 
 
 def test_fact_moved_to_another_subject_is_caught() -> None:

@@ -1,4 +1,4 @@
-"""The fitted hallucination score (issue 16): its parts, its direction on hand cases, the shipped
+"""The fitted hallucination score (fitted on real text): its parts, its direction on hand cases, the shipped
 model file, and the metrics as local Hugging Face `evaluate` modules (equal to nlpforge's own)."""
 
 from __future__ import annotations

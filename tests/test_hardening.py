@@ -1,4 +1,4 @@
-"""Bad input answered clearly, one request never hurting another (issue 14's reproductions, each
+"""Bad input answered clearly, one request never hurting another (the reproductions of real failures, each
 of which failed before its fix), and property tests over the HTTP protocol.
 
 The server runs in process (starlette's TestClient, the app's real lifespan) on the real hf

@@ -1,7 +1,7 @@
 """The fitted combination behind ``hallucination_score``: a small, readable logistic model.
 
 Why fitted: the old hand-set noisy-OR of parts did no better than plain word overlap on real text
-(issue 16). The weights here are fitted by ``fit`` on labelled real text (the dev split of
+(the independent sets of data/factsets). The weights here are fitted by ``fit`` on labelled real text (the dev split of
 ``data/factsets``; ``scripts/fit_hallucination_model.py``) and shipped in
 ``hallucination_model.json`` with the feature list, what they were fitted on and the dev AUROC.
 
